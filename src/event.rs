@@ -1,0 +1,270 @@
+//! Events, and the dotted field paths used to read and write them.
+//!
+//! An [`Event`] is one Segment-style JSON object (`track`, `page`, `identify`, ...).
+//! Components address fields with [`FieldPath`]s such as `context.device.id`,
+//! parsed once when the topology is loaded so the hot path never re-splits strings.
+//! Rejected events travel as [`Event::rejection`] records: the original event
+//! wrapped together with the component that rejected it and a bounded `reason`.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+/// One analytics event: a JSON object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Event(Map<String, Value>);
+
+impl Event {
+    /// An event holding `fields`.
+    pub fn from_map(fields: Map<String, Value>) -> Self {
+        Event(fields)
+    }
+
+    /// Parses one JSON object. Anything else (an array, a number, bad JSON)
+    /// is an error naming what was found.
+    pub fn from_json(text: &str) -> Result<Self, EventParseError> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(Event(map)),
+            Ok(other) => Err(EventParseError::NotAnObject(json_kind(&other))),
+            Err(err) => Err(EventParseError::Malformed(err.to_string())),
+        }
+    }
+
+    /// The top-level fields.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The top-level fields, mutably.
+    pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.0
+    }
+
+    /// Consumes the event, giving its fields.
+    pub fn into_fields(self) -> Map<String, Value> {
+        self.0
+    }
+
+    /// The value at `path`, if every step exists.
+    pub fn get(&self, path: &FieldPath) -> Option<&Value> {
+        let (first, rest) = path.segments.split_first()?;
+        let mut value = self.0.get(first)?;
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        Some(value)
+    }
+
+    /// The value at `path` when it is a JSON string.
+    pub fn get_str(&self, path: &FieldPath) -> Option<&str> {
+        self.get(path).and_then(Value::as_str)
+    }
+
+    /// True when `path` holds something other than `null` or `""`.
+    pub fn has_value(&self, path: &FieldPath) -> bool {
+        match self.get(path) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+        }
+    }
+
+    /// Writes `value` at `path`, creating intermediate objects. An intermediate
+    /// step that holds a non-object is replaced by an object, as a `set` in a
+    /// document store would; returns the value that was at `path`.
+    pub fn insert(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
+        let (last, parents) = path.segments.split_last()?;
+        let mut map = &mut self.0;
+        for segment in parents {
+            let slot = map
+                .entry(segment.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            map = slot.as_object_mut()?; // just made an object: always Some
+        }
+        map.insert(last.clone(), value)
+    }
+
+    /// Removes and returns the value at `path`.
+    pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
+        let (last, parents) = path.segments.split_last()?;
+        let mut map = &mut self.0;
+        for segment in parents {
+            map = map.get_mut(segment)?.as_object_mut()?;
+        }
+        map.remove(last)
+    }
+
+    /// Appends the event as one line of NDJSON (with the trailing `\n`).
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        // Serializing a `Map<String, Value>` into a Vec cannot fail: keys are
+        // strings and the writer is infallible.
+        serde_json::to_writer(&mut *out, &self.0).expect("serializing an event into memory");
+        out.push(b'\n');
+    }
+
+    /// A rejection record: the rejected event with the component that rejected
+    /// it, a bounded machine-readable `reason` and a human `message`.
+    pub fn rejection(event: Event, component_id: &str, reason: &str, message: String) -> Event {
+        let mut record = Map::with_capacity(4);
+        record.insert("reason".into(), Value::String(reason.into()));
+        record.insert("message".into(), Value::String(message));
+        record.insert("component_id".into(), Value::String(component_id.into()));
+        record.insert("event".into(), Value::Object(event.0));
+        Event(record)
+    }
+}
+
+impl From<Map<String, Value>> for Event {
+    fn from(fields: Map<String, Value>) -> Self {
+        Event(fields)
+    }
+}
+
+/// Why a line of text is not an event.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EventParseError {
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    #[error("expected a JSON object, found {0}")]
+    NotAnObject(&'static str),
+}
+
+impl EventParseError {
+    /// The bounded reason used in metrics and rejection records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventParseError::Malformed(_) => "malformed_json",
+            EventParseError::NotAnObject(_) => "not_an_object",
+        }
+    }
+}
+
+/// The name of a JSON value's kind, for messages.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A dotted path to a field, such as `context.device.id`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath {
+    text: String,
+    segments: Vec<String>,
+}
+
+impl FieldPath {
+    /// Parses `a.b.c`. Empty paths and empty segments (`a..b`) are errors.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("field path is empty".into());
+        }
+        let segments: Vec<String> = text.split('.').map(str::to_owned).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!("field path \"{text}\" has an empty segment"));
+        }
+        Ok(FieldPath {
+            text: text.to_owned(),
+            segments,
+        })
+    }
+
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FieldPath({:?})", self.text)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldPath {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        FieldPath::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for FieldPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn path(p: &str) -> FieldPath {
+        FieldPath::parse(p).unwrap()
+    }
+
+    #[test]
+    fn get_insert_remove_nested() {
+        let mut e = Event::from_json(r#"{"context":{"device":{"id":"m1"}},"a":1}"#).unwrap();
+        assert_eq!(e.get_str(&path("context.device.id")), Some("m1"));
+        assert_eq!(e.get(&path("context.nope.id")), None);
+        e.insert(&path("x.y"), json!(2));
+        assert_eq!(e.get(&path("x.y")), Some(&json!(2)));
+        e.insert(&path("a.b"), json!(3)); // replaces the number with an object
+        assert_eq!(e.get(&path("a.b")), Some(&json!(3)));
+        assert_eq!(e.remove(&path("context.device.id")), Some(json!("m1")));
+        assert_eq!(e.remove(&path("context.device.id")), None);
+    }
+
+    #[test]
+    fn has_value_treats_null_and_empty_as_missing() {
+        let e = Event::from_json(r#"{"a":null,"b":"","c":0,"d":"x"}"#).unwrap();
+        assert!(!e.has_value(&path("a")));
+        assert!(!e.has_value(&path("b")));
+        assert!(e.has_value(&path("c")));
+        assert!(e.has_value(&path("d")));
+        assert!(!e.has_value(&path("zz")));
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem() {
+        assert_eq!(
+            Event::from_json("[1]").unwrap_err(),
+            EventParseError::NotAnObject("an array")
+        );
+        assert_eq!(
+            Event::from_json("{").unwrap_err().reason(),
+            "malformed_json"
+        );
+        assert!(FieldPath::parse("a..b").is_err());
+        assert!(FieldPath::parse("").is_err());
+    }
+
+    #[test]
+    fn rejection_wraps_the_event() {
+        let e = Event::from_json(r#"{"a":1}"#).unwrap();
+        let r = Event::rejection(e, "valid", "missing_field", "no b".into());
+        let mut line = Vec::new();
+        r.write_json_line(&mut line);
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["reason"], "missing_field");
+        assert_eq!(v["event"]["a"], 1);
+        assert_eq!(v["component_id"], "valid");
+    }
+}

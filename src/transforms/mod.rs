@@ -1,0 +1,28 @@
+//! Transforms: components that look at each event and decide where it goes.
+//!
+//! | type      | what it does                                                     |
+//! |-----------|------------------------------------------------------------------|
+//! | `filter`  | keeps events that pass an allowlist and shape checks             |
+//! | `dedupe`  | drops repeats of an id field, remembering a bounded number       |
+//! | `enrich`  | adds, renames and derives fields                                 |
+//! | `route`   | sends events to named outputs by event name                      |
+//! | `chaos`   | test aid: panics on chosen events, to exercise supervision       |
+
+pub mod chaos;
+pub mod dedupe;
+pub mod enrich;
+pub mod filter;
+pub mod route;
+
+use crate::component::Transform;
+
+crate::component_configs! {
+    /// The config of any transform, by `type`.
+    TransformConfig => Box<dyn Transform> {
+        Filter(filter::FilterConfig) = "filter",
+        Dedupe(dedupe::DedupeConfig) = "dedupe",
+        Enrich(enrich::EnrichConfig) = "enrich",
+        Route(route::RouteConfig) = "route",
+        Chaos(chaos::ChaosConfig) = "chaos",
+    }
+}
