@@ -1,1 +1,78 @@
-//! Placeholder: being written.
+//! The operator's HTTP API: `GET /health` (the process is alive), `GET /ready`
+//! (the topology is running and no component failed), `GET /metrics`
+//! (Prometheus text), `GET /topology` (components, edges and live counters as
+//! JSON). Served by actix-web on one worker; it never touches the data path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::topology::status::TopologyStatus;
+
+struct ApiState {
+    status: Arc<TopologyStatus>,
+    metrics: PrometheusHandle,
+}
+
+/// Binds `addr` and serves the API on the current actix system until the
+/// returned handle is stopped.
+pub fn serve(
+    addr: SocketAddr,
+    status: Arc<TopologyStatus>,
+    metrics: PrometheusHandle,
+) -> std::io::Result<ServerHandle> {
+    let state = web::Data::new(ApiState { status, metrics });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics_text))
+            .route("/topology", web::get().to(topology))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)?;
+    for bound in server.addrs() {
+        tracing::info!("API listening on http://{bound}");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!("API server stopped: {err}");
+        }
+    });
+    Ok(handle)
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn ready(state: web::Data<ApiState>) -> HttpResponse {
+    let failures = state.status.failures();
+    let body = serde_json::json!({
+        "ready": state.status.is_ready(),
+        "failed_components": failures.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+    });
+    if state.status.is_ready() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics_text(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+async fn topology(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.status.to_json())
+}

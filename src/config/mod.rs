@@ -22,7 +22,9 @@ use serde::Deserialize;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
-pub use loader::{load_file, load_str, ConfigError, ConfigErrors, Loaded};
+pub use loader::{
+    load_file, load_str, load_str_with_env, ConfigError, ConfigErrors, Loaded, Severity,
+};
 pub use units::{ByteSize, ConfigDuration};
 
 /// A validated topology.
@@ -277,11 +279,17 @@ macro_rules! component_configs {
                 }
             }
 
-            /// Output names by port; `""` is the default output.
+            /// Output names by port; `""` is the default output. Every
+            /// component has a `rejected` output: the supervisor sends poison
+            /// events there even if the component itself never rejects.
             pub fn outputs(&self) -> Vec<String> {
-                match self {
+                let mut outputs = match self {
                     $($name::$variant(c) => c.outputs(),)+
+                };
+                if !outputs.iter().any(|o| o == $crate::component::REJECTED) {
+                    outputs.push($crate::component::REJECTED.to_owned());
                 }
+                outputs
             }
 
             /// Checks that need more than the field's own type.
