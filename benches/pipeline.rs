@@ -65,14 +65,24 @@ fn main() {
 }
 
 fn generate(path: &Path, events: u64) {
-    let meta_ok = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+    let meta_ok = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
     let marker = path.with_extension(format!("{events}.done"));
     if meta_ok && marker.exists() {
         return;
     }
     let out = File::create(path).expect("creating the input file");
     let status = Command::new(SLUICE)
-        .args(["gen", "--events", &events.to_string(), "--machines", "10000", "--seed", "7"])
+        .args([
+            "gen",
+            "--events",
+            &events.to_string(),
+            "--machines",
+            "10000",
+            "--seed",
+            "7",
+        ])
         .stdout(out)
         .status()
         .expect("running sluice gen");
@@ -131,6 +141,8 @@ inputs = ["replay.rejected", "valid.rejected", "unique.duplicates", "unique.reje
 }
 
 /// Runs the pipeline as a child; returns seconds and peak RSS in KiB.
+// The child is reaped with `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn run_pipeline(topology: &Path) -> (f64, i64) {
     let started = Instant::now();
     let child = Command::new(SLUICE)

@@ -3,7 +3,7 @@
 //! Flags are parsed by clap into [`Cli`]; each subcommand is a function that
 //! returns the process exit code, so `main.rs` only calls [`main`].
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -121,7 +121,11 @@ fn load(path: &Path) -> Option<Loaded> {
         Err(errors) => {
             eprintln!("{errors}");
             let n = errors.0.len();
-            eprintln!("{}: {n} error{}", path.display(), if n == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
             None
         }
     }
@@ -155,9 +159,30 @@ fn gen(
     invalid_ratio: Option<f64>,
     duplicate_ratio: Option<f64>,
 ) -> i32 {
-    let _ = (events, machines, seed, invalid_ratio, duplicate_ratio);
-    eprintln!("gen: not wired yet");
-    1
+    let mut opts = crate::gen::GenOptions {
+        events,
+        machines: machines.max(1),
+        seed,
+        ..Default::default()
+    };
+    if let Some(r) = invalid_ratio {
+        opts.invalid_ratio = r;
+    }
+    if let Some(r) = duplicate_ratio {
+        opts.duplicate_ratio = r;
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = crate::gen::generate(&opts, &mut out).and_then(|_| out.flush());
+    match result {
+        Ok(()) => 0,
+        // A closed pipe (`sluice gen | head`) is a normal way to stop.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(err) => {
+            eprintln!("sluice gen: writing events: {err}");
+            1
+        }
+    }
 }
 
 fn run(path: &Path) -> i32 {
@@ -169,11 +194,11 @@ fn run(path: &Path) -> i32 {
     let system = actix_rt::System::new();
     let result = system.block_on(async move {
         let hooks = RunHooks {
-            on_started: std::io::stderr()
-                .is_terminal()
-                .then(|| Box::new(|status: Arc<TopologyStatus>| {
+            on_started: std::io::stderr().is_terminal().then(|| {
+                Box::new(|status: Arc<TopologyStatus>| {
                     actix_rt::spawn(progress_line(status));
-                }) as Box<dyn FnOnce(Arc<TopologyStatus>) + Send>),
+                }) as Box<dyn FnOnce(Arc<TopologyStatus>) + Send>
+            }),
         };
         topology::run(config, shutdown_signal(), hooks).await
     });
@@ -192,7 +217,10 @@ fn run(path: &Path) -> i32 {
 /// Resolves on SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),

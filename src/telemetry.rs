@@ -304,7 +304,10 @@ impl ComponentTelemetry {
 
     /// Events thrown away because the component had failed for good.
     pub fn events_discarded(&mut self, count: usize) {
-        self.error("component_failed", "discarding a batch: the component has failed");
+        self.error(
+            "component_failed",
+            "discarding a batch: the component has failed",
+        );
         self.stats
             .rejected
             .fetch_add(count as u64, Ordering::Relaxed);

@@ -19,7 +19,9 @@ impl ConfigDuration {
             return Err("duration is empty (try \"30s\")".into());
         }
         if trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
-            return Err(format!("duration \"{text}\" has no unit (try \"{trimmed}s\")"));
+            return Err(format!(
+                "duration \"{text}\" has no unit (try \"{trimmed}s\")"
+            ));
         }
         let mut total = Duration::ZERO;
         let mut rest = trimmed;
@@ -47,7 +49,11 @@ impl ConfigDuration {
                 "m" => number * 60.0,
                 "h" => number * 3600.0,
                 "d" => number * 86400.0,
-                "" => return Err(format!("duration \"{text}\" has no unit (try \"{trimmed}s\")")),
+                "" => {
+                    return Err(format!(
+                        "duration \"{text}\" has no unit (try \"{trimmed}s\")"
+                    ))
+                }
                 other => {
                     return Err(format!(
                         "duration \"{text}\" has unknown unit \"{other}\" (use ms, s, m, h or d)"
@@ -107,7 +113,9 @@ impl ByteSize {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(trimmed.len());
         if split == 0 {
-            return Err(format!("size \"{text}\" does not start with a number (try \"1MiB\")"));
+            return Err(format!(
+                "size \"{text}\" does not start with a number (try \"1MiB\")"
+            ));
         }
         let number: u64 = trimmed[..split]
             .parse()
@@ -122,8 +130,8 @@ impl ByteSize {
             "GiB" => 1024 * 1024 * 1024,
             other => {
                 return Err(format!(
-                    "size \"{text}\" has unknown unit \"{other}\" (use B, KB, KiB, MB, MiB, GB or GiB)"
-                ))
+                "size \"{text}\" has unknown unit \"{other}\" (use B, KB, KiB, MB, MiB, GB or GiB)"
+            ))
             }
         };
         number
@@ -163,12 +171,28 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(ConfigDuration::parse("100ms").unwrap().0, Duration::from_millis(100));
-        assert_eq!(ConfigDuration::parse("30m").unwrap().0, Duration::from_secs(1800));
-        assert_eq!(ConfigDuration::parse("1h30m").unwrap().0, Duration::from_secs(5400));
-        assert_eq!(ConfigDuration::parse("1.5s").unwrap().0, Duration::from_millis(1500));
-        assert!(ConfigDuration::parse("30").unwrap_err().contains("has no unit (try \"30s\")"));
-        assert!(ConfigDuration::parse("3x").unwrap_err().contains("unknown unit"));
+        assert_eq!(
+            ConfigDuration::parse("100ms").unwrap().0,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            ConfigDuration::parse("30m").unwrap().0,
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            ConfigDuration::parse("1h30m").unwrap().0,
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            ConfigDuration::parse("1.5s").unwrap().0,
+            Duration::from_millis(1500)
+        );
+        assert!(ConfigDuration::parse("30")
+            .unwrap_err()
+            .contains("has no unit (try \"30s\")"));
+        assert!(ConfigDuration::parse("3x")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(ConfigDuration::parse("s").is_err());
     }
 

@@ -86,20 +86,35 @@ impl FileSourceConfig {
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.path.is_empty() {
-            errors.push(FieldError::new("path", "path is empty (a file, a glob, or \"-\" for stdin)"));
+            errors.push(FieldError::new(
+                "path",
+                "path is empty (a file, a glob, or \"-\" for stdin)",
+            ));
         } else if self.path != "-" {
             if let Err(err) = glob::Pattern::new(&self.path) {
-                errors.push(FieldError::new("path", format!("path \"{}\" is not a valid glob: {err}", self.path)));
+                errors.push(FieldError::new(
+                    "path",
+                    format!("path \"{}\" is not a valid glob: {err}", self.path),
+                ));
             }
         }
         if self.path == "-" && self.at_end == AtEnd::Follow {
-            errors.push(FieldError::new("at_end", "at_end \"follow\" cannot be used with path \"-\" (stdin is read until it closes)"));
+            errors.push(FieldError::new(
+                "at_end",
+                "at_end \"follow\" cannot be used with path \"-\" (stdin is read until it closes)",
+            ));
         }
         if self.max_line_bytes.0 == 0 {
-            errors.push(FieldError::new("max_line_bytes", "max_line_bytes must be greater than 0"));
+            errors.push(FieldError::new(
+                "max_line_bytes",
+                "max_line_bytes must be greater than 0",
+            ));
         }
         if self.poll_interval.0.is_zero() {
-            errors.push(FieldError::new("poll_interval", "poll_interval must be greater than 0"));
+            errors.push(FieldError::new(
+                "poll_interval",
+                "poll_interval must be greater than 0",
+            ));
         }
         errors
     }
@@ -127,7 +142,10 @@ struct Progress {
 }
 
 impl Source for FileSource {
-    fn run(self: Box<Self>, cx: SourceContext) -> futures::future::BoxFuture<'static, Result<(), SourceError>> {
+    fn run(
+        self: Box<Self>,
+        cx: SourceContext,
+    ) -> futures::future::BoxFuture<'static, Result<(), SourceError>> {
         Box::pin(async move {
             let progress = Arc::new(Progress::default());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -149,7 +167,9 @@ impl Source for FileSource {
                     let _ = done_tx.send(reader.run());
                 });
             if let Err(err) = spawned {
-                return Err(SourceError(format!("could not start the reading thread: {err}")));
+                return Err(SourceError(format!(
+                    "could not start the reading thread: {err}"
+                )));
             }
             let result = done_rx
                 .await
@@ -157,7 +177,8 @@ impl Source for FileSource {
             // Wait (bounded) for the acknowledgements of what was read, to report them.
             for _ in 0..600 {
                 let p = &progress;
-                if p.batches_done.load(Ordering::Acquire) >= p.batches_sent.load(Ordering::Acquire) {
+                if p.batches_done.load(Ordering::Acquire) >= p.batches_sent.load(Ordering::Acquire)
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -197,7 +218,11 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Re
             Err(err) => return Err(err),
         };
         if available.is_empty() {
-            let line = if total > max as u64 { Line::TooLong(total) } else { Line::Eof };
+            let line = if total > max as u64 {
+                Line::TooLong(total)
+            } else {
+                Line::Eof
+            };
             return Ok((line, consumed));
         }
         let (chunk, found) = match memchr(b'\n', available) {
@@ -211,7 +236,11 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Re
         reader.consume(used);
         consumed += used as u64;
         if found {
-            let line = if total > max as u64 { Line::TooLong(total) } else { Line::Complete };
+            let line = if total > max as u64 {
+                Line::TooLong(total)
+            } else {
+                Line::Complete
+            };
             return Ok((line, consumed));
         }
     }
@@ -264,7 +293,10 @@ impl Reader {
             return Ok(vec![PathBuf::from(path)]);
         }
         let entries = glob::glob(path).map_err(|e| SourceError(format!("path \"{path}\": {e}")))?;
-        let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
         files.sort();
         Ok(files)
     }
@@ -273,7 +305,9 @@ impl Reader {
         let files = self.matching_files()?;
         let follow = self.config.at_end == AtEnd::Follow;
         if files.is_empty() && !follow {
-            return Err(SourceError(format!("no file matches path \"{}\"", self.config.path)).into());
+            return Err(
+                SourceError(format!("no file matches path \"{}\"", self.config.path)).into(),
+            );
         }
         let mut tailed: Vec<Tailed> = Vec::new();
         for path in files {
@@ -336,15 +370,24 @@ impl Reader {
         }
         let name = tail.path.display().to_string();
         let start_line = tail.line;
-        let (lines, position) =
-            self.read_from(&mut tail.reader, &name, start_line, tail.position, &mut tail.partial)?;
+        let (lines, position) = self.read_from(
+            &mut tail.reader,
+            &name,
+            start_line,
+            tail.position,
+            &mut tail.partial,
+        )?;
         tail.line = lines;
         tail.position = position;
         Ok(())
     }
 
     /// Reads `reader` to its current end; returns lines read and bytes consumed.
-    fn read_stream(&mut self, reader: &mut impl BufRead, name: &str) -> Result<(u64, u64, Vec<u8>), ReadError> {
+    fn read_stream(
+        &mut self,
+        reader: &mut impl BufRead,
+        name: &str,
+    ) -> Result<(u64, u64, Vec<u8>), ReadError> {
         let mut carry = Vec::new();
         let (lines, position) = self.read_from(reader, name, 0, 0, &mut carry)?;
         Ok((lines, position, carry))
@@ -387,8 +430,12 @@ impl Reader {
                 Line::TooLong(total) => {
                     line_no += 1;
                     let mut event = raw_record(&buf[..buf.len().min(RAW_KEEP)], name, line_no);
-                    event.fields_mut().insert("bytes".into(), Value::from(total));
-                    let message = format!("line {line_no} of {name} is {total} bytes, over max_line_bytes ({max})");
+                    event
+                        .fields_mut()
+                        .insert("bytes".into(), Value::from(total));
+                    let message = format!(
+                        "line {line_no} of {name} is {total} bytes, over max_line_bytes ({max})"
+                    );
                     self.outputs().reject(event, "line_too_long", message);
                     self.progress.lines.fetch_add(1, Ordering::Relaxed);
                     self.maybe_send()?;
@@ -413,8 +460,11 @@ impl Reader {
         match std::str::from_utf8(bytes) {
             Err(err) => {
                 let event = raw_record(&bytes[..bytes.len().min(RAW_KEEP)], name, line_no);
-                self.outputs()
-                    .reject(event, "invalid_utf8", format!("line is not valid UTF-8: {err}"));
+                self.outputs().reject(
+                    event,
+                    "invalid_utf8",
+                    format!("line is not valid UTF-8: {err}"),
+                );
             }
             Ok(text) => match Event::from_json(text) {
                 Ok(event) => self.outputs().push(0, event),
@@ -422,8 +472,12 @@ impl Reader {
                     let event = raw_record(&bytes[..bytes.len().min(RAW_KEEP)], name, line_no);
                     let reason = err.reason();
                     let message = match err {
-                        EventParseError::Malformed(m) => format!("line {line_no} of {name}: malformed JSON: {m}"),
-                        EventParseError::NotAnObject(kind) => format!("line {line_no} of {name}: expected a JSON object, found {kind}"),
+                        EventParseError::Malformed(m) => {
+                            format!("line {line_no} of {name}: malformed JSON: {m}")
+                        }
+                        EventParseError::NotAnObject(kind) => format!(
+                            "line {line_no} of {name}: expected a JSON object, found {kind}"
+                        ),
                     };
                     self.outputs().reject(event, reason, message);
                 }
@@ -433,7 +487,11 @@ impl Reader {
     }
 
     fn maybe_send(&mut self) -> Result<(), ReadError> {
-        if self.pending.as_ref().is_some_and(|p| p.len() >= self.batch_size) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.len() >= self.batch_size)
+        {
             self.flush()?;
             if self.shutdown.is_triggered() {
                 return Err(Stop.into());
@@ -460,7 +518,9 @@ impl Reader {
             progress.batches_done.fetch_add(1, Ordering::Release);
         });
         self.progress.batches_sent.fetch_add(1, Ordering::Release);
-        self.out.blocking_send(outputs, ack).map_err(|_| ReadError::Stop(Stop))
+        self.out
+            .blocking_send(outputs, ack)
+            .map_err(|_| ReadError::Stop(Stop))
     }
 }
 
@@ -494,7 +554,10 @@ impl From<SourceError> for ReadError {
 /// The record kept for a line that is not an event.
 fn raw_record(bytes: &[u8], file: &str, line: u64) -> Event {
     let mut fields = Map::with_capacity(3);
-    fields.insert("raw".into(), Value::String(String::from_utf8_lossy(bytes).into_owned()));
+    fields.insert(
+        "raw".into(),
+        Value::String(String::from_utf8_lossy(bytes).into_owned()),
+    );
     fields.insert("file".into(), Value::String(file.to_owned()));
     fields.insert("line".into(), Value::from(line));
     Event::from_map(fields)
@@ -510,7 +573,10 @@ mod tests {
         let data = b"short\n0123456789abcdef\nlast";
         let mut r = BufReader::with_capacity(4, Cursor::new(&data[..]));
         let mut buf = Vec::new();
-        assert!(matches!(read_line(&mut r, &mut buf, 8).unwrap(), (Line::Complete, 6)));
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 8).unwrap(),
+            (Line::Complete, 6)
+        ));
         assert_eq!(buf, b"short");
         buf.clear();
         match read_line(&mut r, &mut buf, 8).unwrap() {
@@ -519,12 +585,18 @@ mod tests {
         }
         assert!(buf.len() <= 9);
         buf.clear();
-        assert!(matches!(read_line(&mut r, &mut buf, 8).unwrap(), (Line::Eof, 4)));
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 8).unwrap(),
+            (Line::Eof, 4)
+        ));
         assert_eq!(buf, b"last");
         // A partial line carried over is completed by the next read.
         let mut r = BufReader::new(Cursor::new(&b"rest\n"[..]));
         let mut buf = b"par".to_vec();
-        assert!(matches!(read_line(&mut r, &mut buf, 8).unwrap(), (Line::Complete, 5)));
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 8).unwrap(),
+            (Line::Complete, 5)
+        ));
         assert_eq!(buf, b"parrest");
     }
 

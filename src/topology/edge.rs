@@ -134,7 +134,12 @@ impl Fanout {
         Ok(())
     }
 
-    async fn send_to(&mut self, index: usize, events: Vec<Event>, ack: &Ack) -> Result<(), DownstreamGone> {
+    async fn send_to(
+        &mut self,
+        index: usize,
+        events: Vec<Event>,
+        ack: &Ack,
+    ) -> Result<(), DownstreamGone> {
         let target = &mut self.targets[index];
         reap(target)?;
         let permit = match target.handle.inbox.permits.clone().acquire_owned().await {
@@ -143,7 +148,11 @@ impl Fanout {
             Err(_) => return Err(DownstreamGone(target.handle.id.clone())),
         };
         let depth = target.handle.inbox.depth();
-        target.handle.stats.mailbox_peak.fetch_max(depth, std::sync::atomic::Ordering::Relaxed);
+        target
+            .handle
+            .stats
+            .mailbox_peak
+            .fetch_max(depth, std::sync::atomic::Ordering::Relaxed);
         let request = target.handle.data.send(Deliver {
             events,
             ack: ack.clone(),
@@ -166,7 +175,9 @@ impl Fanout {
         let mut told = HashSet::new();
         for target in &self.targets {
             if told.insert(target.handle.id.clone()) {
-                let eoi = EndOfInput { from: self.from.clone() };
+                let eoi = EndOfInput {
+                    from: self.from.clone(),
+                };
                 if target.handle.control.send(eoi).await.is_err() {
                     tracing::error!(from = %self.from, to = %target.handle.id, "could not signal end of input: the receiver stopped");
                 }

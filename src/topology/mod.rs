@@ -62,7 +62,10 @@ pub enum RunError {
 }
 
 fn failed_message(failed: &[(String, String)]) -> String {
-    let list: Vec<String> = failed.iter().map(|(id, why)| format!("{id}: {why}")).collect();
+    let list: Vec<String> = failed
+        .iter()
+        .map(|(id, why)| format!("{id}: {why}"))
+        .collect();
     format!("components failed: {}", list.join("; "))
 }
 
@@ -212,7 +215,8 @@ fn build(
             .map(|port| readers_of(config, &spec.id, port, &handles))
             .collect();
         let fanout = Fanout::new(id.clone(), readers);
-        let telemetry = ComponentTelemetry::new(&spec.id, &spec.type_name, spec.kind.as_str(), &ports);
+        let telemetry =
+            ComponentTelemetry::new(&spec.id, &spec.type_name, spec.kind.as_str(), &ports);
         let stats = telemetry.stats();
         let names: Arc<[String]> = ports.clone().into();
         let upstreams = spec
@@ -252,56 +256,76 @@ fn build(
                 });
             }
             ComponentConfig::Transform(transform_config) => {
-                let factory = factory(&spec.id, engine, state, transform_config.clone(), |c, cx| c.build(cx));
+                let factory = factory(
+                    &spec.id,
+                    engine,
+                    state,
+                    transform_config.clone(),
+                    |c, cx| c.build(cx),
+                );
                 let inbox = Inbox::new(capacity);
                 telemetry.mailbox_capacity(capacity);
-                let supervised = match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
-                    Ok(s) => s,
-                    Err(err) => {
-                        errors.push(format!("transforms.{}: {err}", spec.id));
-                        continue;
-                    }
-                };
+                let supervised =
+                    match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
+                        Ok(s) => s,
+                        Err(err) => {
+                            errors.push(format!("transforms.{}: {err}", spec.id));
+                            continue;
+                        }
+                    };
                 let runner = TransformRunner {
                     supervised,
                     outputs: Outputs::new(id.clone(), names),
                     fanout,
                     inbox: inbox.clone(),
                 };
-                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| ComponentActor::new(runner, upstreams));
-                handles.insert(spec.id.clone(), InboxHandle {
-                    id: id.clone(),
-                    data: addr.clone().recipient(),
-                    control: addr.recipient(),
-                    inbox,
-                    stats: stats.clone(),
+                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| {
+                    ComponentActor::new(runner, upstreams)
                 });
+                handles.insert(
+                    spec.id.clone(),
+                    InboxHandle {
+                        id: id.clone(),
+                        data: addr.clone().recipient(),
+                        control: addr.recipient(),
+                        inbox,
+                        stats: stats.clone(),
+                    },
+                );
             }
             ComponentConfig::Sink(sink_config) => {
-                let factory = factory(&spec.id, engine, state, sink_config.clone(), |c, cx| c.build(cx));
+                let factory = factory(&spec.id, engine, state, sink_config.clone(), |c, cx| {
+                    c.build(cx)
+                });
                 let inbox = Inbox::new(capacity);
                 telemetry.mailbox_capacity(capacity);
-                let supervised = match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
-                    Ok(s) => s,
-                    Err(err) => {
-                        errors.push(format!("sinks.{}: {err}", spec.id));
-                        continue;
-                    }
-                };
+                let supervised =
+                    match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
+                        Ok(s) => s,
+                        Err(err) => {
+                            errors.push(format!("sinks.{}: {err}", spec.id));
+                            continue;
+                        }
+                    };
                 let runner = SinkRunner {
                     supervised,
                     outputs: Outputs::new(id.clone(), names),
                     fanout,
                     inbox: inbox.clone(),
                 };
-                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| ComponentActor::new(runner, upstreams));
-                handles.insert(spec.id.clone(), InboxHandle {
-                    id: id.clone(),
-                    data: addr.clone().recipient(),
-                    control: addr.recipient(),
-                    inbox,
-                    stats: stats.clone(),
+                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| {
+                    ComponentActor::new(runner, upstreams)
                 });
+                handles.insert(
+                    spec.id.clone(),
+                    InboxHandle {
+                        id: id.clone(),
+                        data: addr.clone().recipient(),
+                        control: addr.recipient(),
+                        inbox,
+                        stats: stats.clone(),
+                    },
+                );
             }
         }
         statuses.insert(spec.id.clone(), ComponentStatus::new(spec, ports, stats));
@@ -338,7 +362,11 @@ fn readers_of(
     config
         .components
         .iter()
-        .filter(|c| c.inputs.iter().any(|i| i.component == id && i.output == port))
+        .filter(|c| {
+            c.inputs
+                .iter()
+                .any(|i| i.component == id && i.output == port)
+        })
         .filter_map(|c| handles.get(&c.id).cloned())
         .collect()
 }

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use futures::FutureExt;
 
-use super::edge::{emit, Fanout, Inbox};
 use super::actor::Runner;
+use super::edge::{emit, Fanout, Inbox};
 use super::supervisor::{panic_message, Supervised};
 use crate::ack::{Ack, BatchStatus};
 use crate::component::{Outputs, Sink};
@@ -97,7 +97,10 @@ impl Runner for SinkRunner {
                     self.supervised.fail(message);
                 }
                 Err(payload) => {
-                    let message = format!("panicked while flushing: {}", panic_message(payload.as_ref()));
+                    let message = format!(
+                        "panicked while flushing: {}",
+                        panic_message(payload.as_ref())
+                    );
                     self.supervised.telemetry.error("panic", &message);
                     self.supervised.fail(message);
                 }
@@ -122,7 +125,10 @@ impl SinkRunner {
             Err(payload) => Err(WriteFailure {
                 reason: "poison",
                 error_type: "panic",
-                message: format!("panicked while writing: {}", panic_message(payload.as_ref())),
+                message: format!(
+                    "panicked while writing: {}",
+                    panic_message(payload.as_ref())
+                ),
             }),
         }
     }
@@ -139,12 +145,11 @@ impl SinkRunner {
                         .telemetry
                         .error(failure.error_type, &failure.message);
                     ack.update(BatchStatus::Rejected);
-                    self.outputs.reject(event, failure.reason, failure.message.clone());
+                    self.outputs
+                        .reject(event, failure.reason, failure.message.clone());
                     if !self.supervised.recover(&failure.message).await {
                         ack.update(BatchStatus::Failed);
-                        self.supervised
-                            .telemetry
-                            .events_discarded(total - done - 1);
+                        self.supervised.telemetry.events_discarded(total - done - 1);
                         return false;
                     }
                 }

@@ -85,11 +85,16 @@ impl Actor for SourceActor {
             rx.recv().await.map(|batch| (batch, rx))
         });
         ctx.add_stream(batches);
-        let run = AssertUnwindSafe(source.run(cx)).catch_unwind().map(|outcome| match outcome {
-            Ok(Ok(())) => RunEnded(Ok(())),
-            Ok(Err(err)) => RunEnded(Err(err.to_string())),
-            Err(payload) => RunEnded(Err(format!("panicked: {}", panic_message(payload.as_ref())))),
-        });
+        let run = AssertUnwindSafe(source.run(cx))
+            .catch_unwind()
+            .map(|outcome| match outcome {
+                Ok(Ok(())) => RunEnded(Ok(())),
+                Ok(Err(err)) => RunEnded(Err(err.to_string())),
+                Err(payload) => RunEnded(Err(format!(
+                    "panicked: {}",
+                    panic_message(payload.as_ref())
+                ))),
+            });
         let addr = ctx.address();
         ctx.spawn(
             async move {
@@ -113,7 +118,10 @@ impl Handler<RunEnded> for SourceActor {
                 telemetry.error("source_failed", &reason);
                 telemetry.failed(&reason);
             }
-            report(&self.events, ComponentEvent::Failed(self.id.clone(), reason));
+            report(
+                &self.events,
+                ComponentEvent::Failed(self.id.clone(), reason),
+            );
         }
         self.stop_when_done(ctx);
     }

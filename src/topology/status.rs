@@ -103,7 +103,9 @@ impl TopologyStatus {
             .iter()
             .flat_map(|c| {
                 c.inputs.iter().map(move |input| {
-                    let (from, output) = input.split_once('.').unwrap_or((input.as_str(), "_default"));
+                    let (from, output) = input
+                        .split_once('.')
+                        .unwrap_or((input.as_str(), "_default"));
                     json!({ "from": from, "output": output, "to": c.id })
                 })
             })

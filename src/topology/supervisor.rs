@@ -177,7 +177,10 @@ impl<T> Supervised<T> {
         }
         self.failed = true;
         self.telemetry.failed(&reason);
-        report(&self.events, ComponentEvent::Failed(self.id.clone(), reason));
+        report(
+            &self.events,
+            ComponentEvent::Failed(self.id.clone(), reason),
+        );
     }
 
     /// The component processed all its input.

@@ -10,9 +10,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-
-use super::edge::{emit, Fanout, Inbox};
 use super::actor::Runner;
+use super::edge::{emit, Fanout, Inbox};
 use super::supervisor::{panic_message, Supervised};
 use crate::ack::{Ack, BatchStatus};
 use crate::component::{Outputs, Transform, Verdict};
@@ -54,10 +53,7 @@ impl Runner for TransformRunner {
                 run_events(transform.as_mut(), &mut events, &mut next, outputs)
             }));
             let Err(payload) = run else { break };
-            let message = format!(
-                "panicked on an event: {}",
-                panic_message(payload.as_ref())
-            );
+            let message = format!("panicked on an event: {}", panic_message(payload.as_ref()));
             self.supervised.telemetry.error("panic", &message);
             let poisoned = retrying == Some(next);
             if !self.supervised.recover(&message).await {
