@@ -69,9 +69,9 @@ impl Runner for SinkRunner {
             }
             attempts += 1;
             if attempts >= 2 {
-                if !self.isolate(events, &ack).await {
-                    return;
-                }
+                // Even if the sink gives up part-way, the events it already
+                // rejected are sent on to whoever reads `rejected`.
+                self.isolate(events, &ack).await;
                 break;
             }
         }
@@ -134,8 +134,9 @@ impl SinkRunner {
     }
 
     /// Writes events one at a time after a batch failed twice; the ones that
-    /// still fail are rejected. Returns false if the sink failed for good.
-    async fn isolate(&mut self, events: Vec<Event>, ack: &Ack) -> bool {
+    /// still fail are rejected. Stops early, failing the rest of the batch, if
+    /// the sink fails for good.
+    async fn isolate(&mut self, events: Vec<Event>, ack: &Ack) {
         let total = events.len();
         for (done, event) in events.into_iter().enumerate() {
             match self.write(std::slice::from_ref(&event)).await {
@@ -150,11 +151,10 @@ impl SinkRunner {
                     if !self.supervised.recover(&failure.message).await {
                         ack.update(BatchStatus::Failed);
                         self.supervised.telemetry.events_discarded(total - done - 1);
-                        return false;
+                        return;
                     }
                 }
             }
         }
-        true
     }
 }
