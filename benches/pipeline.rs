@@ -21,6 +21,10 @@ use std::time::Instant;
 
 const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
+/// The same allocator as the `sluice` binary, so the ceiling is not handicapped.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let events: u64 = std::env::var("SLUICE_BENCH_EVENTS")
         .ok()
@@ -32,7 +36,7 @@ fn main() {
         .unwrap_or(3);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-pipeline");
     std::fs::create_dir_all(&dir).expect("creating the bench directory");
-    let input = dir.join("events.ndjson");
+    let input = dir.join(format!("events-{events}.ndjson"));
     generate(&input, events);
     let bytes = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
     let topology = write_topology(&dir, &input);
@@ -68,7 +72,7 @@ fn generate(path: &Path, events: u64) {
     let meta_ok = std::fs::metadata(path)
         .map(|m| m.len() > 0)
         .unwrap_or(false);
-    let marker = path.with_extension(format!("{events}.done"));
+    let marker = path.with_extension("done");
     if meta_ok && marker.exists() {
         return;
     }

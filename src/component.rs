@@ -243,9 +243,15 @@ impl Outputs {
         &self.ports[port]
     }
 
-    /// Takes the queued events, by port, leaving the buffer empty.
+    /// Takes the queued events, by port, leaving the buffer empty. Each new
+    /// port buffer starts with room for as many events as the last batch had,
+    /// so steady traffic does not regrow them event by event.
     pub fn take_ports(&mut self) -> Vec<Vec<Event>> {
-        let fresh = self.names.iter().map(|_| Vec::new()).collect();
+        let fresh = self
+            .ports
+            .iter()
+            .map(|p| Vec::with_capacity(p.len()))
+            .collect();
         std::mem::replace(&mut self.ports, fresh)
     }
 
