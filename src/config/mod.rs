@@ -131,6 +131,13 @@ impl fmt::Display for InputRef {
     }
 }
 
+/// Events per batch unless `engine.batch_size` says otherwise. Small enough
+/// that a batch (~400 KB of parsed events) stays in a core's L2 cache while it
+/// crosses the pipeline: on the benchmark topology 128 used a third less CPU
+/// per event than 1024, whose 3.5 MB batches stream from main memory at every
+/// hop.
+pub const DEFAULT_BATCH_SIZE: usize = 128;
+
 /// `[engine]`: how the actors run.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -150,7 +157,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            batch_size: 1024,
+            batch_size: DEFAULT_BATCH_SIZE,
             mailbox_capacity: 8,
             shutdown_timeout: ConfigDuration(std::time::Duration::from_secs(25)),
             threads: None,
