@@ -61,8 +61,29 @@ pub trait Transform: Send + 'static {
     /// events) may be pushed to `out` at any time.
     fn transform(&mut self, event: &mut Event, out: &mut Outputs) -> Verdict;
 
-    /// All input has ended: emit whatever is held.
-    fn finish(&mut self, _out: &mut Outputs) {}
+    /// All input has ended: emit whatever is held. `cause` says whether the
+    /// input was exhausted (a replay reached its end) or the service is
+    /// shutting down.
+    fn finish(&mut self, _cause: EndCause, _out: &mut Outputs) {}
+
+    /// How often the engine should call [`Transform::tick`], if at all.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Called every `tick_interval` with the wall clock, whether or not
+    /// events arrive: time-driven work (closing idle sessions) happens here.
+    /// The clock is an argument so tests can drive it.
+    fn tick(&mut self, _now: std::time::SystemTime, _out: &mut Outputs) {}
+}
+
+/// Why a component's input ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCause {
+    /// Every source reached the end of its input (a replay finished).
+    EndOfInput,
+    /// The service is shutting down (SIGTERM, or a component failed).
+    Shutdown,
 }
 
 /// Why a sink could not write.

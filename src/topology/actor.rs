@@ -11,12 +11,14 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::edge::Inbox;
-use super::messages::{Deliver, EndOfInput};
+use super::messages::{Deliver, EndOfInput, Tick};
 use crate::ack::{Ack, BatchStatus};
+use crate::component::EndCause;
 use crate::event::Event;
 use crate::telemetry::{ComponentTelemetry, RunState};
 
@@ -27,7 +29,15 @@ pub trait Runner: Unpin + 'static {
     /// Processes one batch and sends its results on.
     fn handle_batch(&mut self, events: Vec<Event>, ack: Ack) -> impl Future<Output = ()>;
     /// All upstreams ended: flush and tell downstream.
-    fn finish(&mut self) -> impl Future<Output = ()>;
+    fn finish(&mut self, cause: EndCause) -> impl Future<Output = ()>;
+    /// How often to run [`Runner::tick`], if ever.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// Time-driven work, run between batches.
+    fn tick(&mut self) -> impl Future<Output = ()> {
+        async {}
+    }
 }
 
 /// The actix actor around a [`Runner`].
@@ -35,6 +45,10 @@ pub struct ComponentActor<R: Runner> {
     runner: Option<R>,
     upstreams: usize,
     ended: HashSet<Arc<str>>,
+    /// Shutdown if any upstream ended because of shutdown.
+    cause: EndCause,
+    /// A `Tick` is queued: do not queue another.
+    tick_queued: bool,
 }
 
 impl<R: Runner> ComponentActor<R> {
@@ -44,6 +58,8 @@ impl<R: Runner> ComponentActor<R> {
             runner: Some(runner),
             upstreams,
             ended: HashSet::new(),
+            cause: EndCause::EndOfInput,
+            tick_queued: false,
         }
     }
 }
@@ -57,6 +73,14 @@ impl<R: Runner> Actor for ComponentActor<R> {
             // above it so control messages always fit.
             ctx.set_mailbox_capacity(runner.inbox().capacity + 64);
             runner.telemetry().state(RunState::Running);
+            if let Some(every) = runner.tick_interval() {
+                ctx.run_interval(every, |act, ctx| {
+                    if !act.tick_queued {
+                        act.tick_queued = true;
+                        ctx.notify(Tick);
+                    }
+                });
+            }
         }
     }
 }
@@ -94,18 +118,42 @@ impl<R: Runner> Handler<EndOfInput> for ComponentActor<R> {
 
     fn handle(&mut self, msg: EndOfInput, _ctx: &mut Self::Context) -> Self::Result {
         self.ended.insert(msg.from);
+        if msg.cause == EndCause::Shutdown {
+            self.cause = EndCause::Shutdown;
+        }
         if self.ended.len() < self.upstreams {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         let Some(mut runner) = self.runner.take() else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
+        let cause = self.cause;
         AtomicResponse::new(Box::pin(
             async move {
-                runner.finish().await;
+                runner.finish(cause).await;
             }
             .into_actor(self)
             .map(|_, _act, ctx| ctx.stop()),
+        ))
+    }
+}
+
+impl<R: Runner> Handler<Tick> for ComponentActor<R> {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
+        self.tick_queued = false;
+        // No runner: it finished (or is mid-batch, which atomic handling rules out).
+        let Some(mut runner) = self.runner.take() else {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        };
+        AtomicResponse::new(Box::pin(
+            async move {
+                runner.tick().await;
+                runner
+            }
+            .into_actor(self)
+            .map(|runner, act, _ctx| act.runner = Some(runner)),
         ))
     }
 }

@@ -164,7 +164,7 @@ impl Fanout {
 
     /// Waits until every batch sent so far was handled, then tells each reader
     /// that this component is done.
-    pub async fn finish(&mut self) {
+    pub async fn finish(&mut self, cause: crate::component::EndCause) {
         for target in &mut self.targets {
             while let Some(reply) = target.in_flight.next().await {
                 if reply.is_err() {
@@ -177,6 +177,7 @@ impl Fanout {
             if told.insert(target.handle.id.clone()) {
                 let eoi = EndOfInput {
                     from: self.from.clone(),
+                    cause,
                 };
                 if target.handle.control.send(eoi).await.is_err() {
                     tracing::error!(from = %self.from, to = %target.handle.id, "could not signal end of input: the receiver stopped");

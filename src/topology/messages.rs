@@ -7,6 +7,7 @@ use actix::Message;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::ack::Ack;
+use crate::component::EndCause;
 use crate::event::Event;
 
 /// A batch of events for one component.
@@ -30,8 +31,17 @@ impl Message for Deliver {
 /// `Deliver` was answered, so it cannot overtake data.
 pub struct EndOfInput {
     pub from: Arc<str>,
+    /// Whether the input ran out or the service is shutting down.
+    pub cause: EndCause,
 }
 
 impl Message for EndOfInput {
+    type Result = ();
+}
+
+/// Time to run the component's time-driven work ([`crate::component::Transform::tick`]).
+pub struct Tick;
+
+impl Message for Tick {
     type Result = ();
 }

@@ -17,7 +17,7 @@ use super::actor::Runner;
 use super::edge::{emit, Fanout, Inbox};
 use super::supervisor::{panic_message, Supervised};
 use crate::ack::{Ack, BatchStatus};
-use crate::component::{Outputs, Sink};
+use crate::component::{EndCause, Outputs, Sink};
 use crate::event::Event;
 
 /// A sink with its `rejected` output and supervision.
@@ -86,7 +86,7 @@ impl Runner for SinkRunner {
     }
 
     /// All inputs ended: flush, then tell readers of `rejected` we are done.
-    async fn finish(&mut self) {
+    async fn finish(&mut self, cause: EndCause) {
         if !self.supervised.is_failed() {
             let sink = &mut self.supervised.instance;
             match AssertUnwindSafe(sink.flush()).catch_unwind().await {
@@ -106,7 +106,7 @@ impl Runner for SinkRunner {
                 }
             }
         }
-        self.fanout.finish().await;
+        self.fanout.finish(cause).await;
         self.supervised.finished();
     }
 }

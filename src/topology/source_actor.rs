@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use super::edge::{emit, Fanout};
 use super::supervisor::{panic_message, report, ComponentEvent};
-use crate::component::{Source, SourceBatch, SourceContext};
+use crate::component::{EndCause, Source, SourceBatch, SourceContext};
+use crate::shutdown::ShutdownSignal;
 use crate::telemetry::{ComponentTelemetry, RunState};
 
 /// The actix actor around a source.
@@ -28,6 +29,8 @@ pub struct SourceActor {
     sending: Option<(Fanout, ComponentTelemetry)>,
     start: Option<(Box<dyn Source>, SourceContext, mpsc::Receiver<SourceBatch>)>,
     events: mpsc::Sender<ComponentEvent>,
+    /// Tells readers whether the input ended or the service is stopping.
+    shutdown: ShutdownSignal,
     failed: bool,
     /// The actor stops once both the batch stream and the source's `run`
     /// (which reports on the acknowledgements) have ended.
@@ -45,10 +48,12 @@ impl SourceActor {
         telemetry: ComponentTelemetry,
         events: mpsc::Sender<ComponentEvent>,
     ) -> Self {
+        let shutdown = cx.shutdown.clone();
         SourceActor {
             id,
             sending: Some((fanout, telemetry)),
             start: Some((source, cx, rx)),
+            shutdown,
             events,
             failed: false,
             stream_done: false,
@@ -154,9 +159,14 @@ impl StreamHandler<SourceBatch> for SourceActor {
             return;
         };
         let failed = self.failed;
+        let cause = if self.shutdown.is_triggered() {
+            EndCause::Shutdown
+        } else {
+            EndCause::EndOfInput
+        };
         ctx.wait(
             async move {
-                fanout.finish().await;
+                fanout.finish(cause).await;
                 if !failed {
                     telemetry.state(RunState::Finished);
                 }

@@ -14,7 +14,7 @@ use super::actor::Runner;
 use super::edge::{emit, Fanout, Inbox};
 use super::supervisor::{panic_message, Supervised};
 use crate::ack::{Ack, BatchStatus};
-use crate::component::{Outputs, Transform, Verdict};
+use crate::component::{EndCause, Outputs, Transform, Verdict};
 use crate::event::Event;
 
 /// A transform with its outputs and supervision: everything but the mailbox.
@@ -86,13 +86,45 @@ impl Runner for TransformRunner {
         .await;
     }
 
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.supervised.instance.tick_interval()
+    }
+
+    /// Lets the transform do its time-driven work, and sends what it emitted.
+    async fn tick(&mut self) {
+        if self.supervised.is_failed() {
+            return;
+        }
+        let transform = &mut self.supervised.instance;
+        let outputs = &mut self.outputs;
+        let now = std::time::SystemTime::now();
+        let run = catch_unwind(AssertUnwindSafe(|| transform.tick(now, outputs)));
+        if let Err(payload) = run {
+            let message = format!(
+                "panicked on a timer tick: {}",
+                panic_message(payload.as_ref())
+            );
+            self.supervised.telemetry.error("panic", &message);
+            if !self.supervised.recover(&message).await {
+                return;
+            }
+        }
+        emit(
+            &mut self.outputs,
+            &mut self.fanout,
+            &mut self.supervised.telemetry,
+            &Ack::none(),
+        )
+        .await;
+    }
+
     /// All inputs ended: lets the transform emit what it holds, then tells
     /// downstream that this component is done.
-    async fn finish(&mut self) {
+    async fn finish(&mut self, cause: EndCause) {
         if !self.supervised.is_failed() {
             let transform = &mut self.supervised.instance;
             let outputs = &mut self.outputs;
-            let run = catch_unwind(AssertUnwindSafe(|| transform.finish(outputs)));
+            let run = catch_unwind(AssertUnwindSafe(|| transform.finish(cause, outputs)));
             if let Err(payload) = run {
                 let message = format!(
                     "panicked while finishing: {}",
@@ -108,7 +140,7 @@ impl Runner for TransformRunner {
             )
             .await;
         }
-        self.fanout.finish().await;
+        self.fanout.finish(cause).await;
         self.supervised.finished();
     }
 }
