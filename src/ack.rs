@@ -94,6 +94,30 @@ impl Ack {
         }
     }
 
+    /// A handle that, when it completes, records its status on every one of
+    /// `parents` (and then lets them go). Used when one outgoing batch carries
+    /// events that arrived in several incoming batches.
+    pub fn merge(parents: Vec<Ack>) -> Ack {
+        let mut parents: Vec<Ack> = parents.into_iter().filter(|a| a.0.is_some()).collect();
+        match parents.len() {
+            0 => Ack::none(),
+            1 => parents.pop().unwrap_or_default(),
+            _ => Ack::new(move |status| {
+                for parent in &parents {
+                    parent.update(status);
+                }
+            }),
+        }
+    }
+
+    /// True when both handles belong to the same batch.
+    pub fn same_batch(&self, other: &Ack) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// The worst status recorded so far.
     pub fn status(&self) -> BatchStatus {
         match &self.0 {
@@ -147,6 +171,17 @@ mod tests {
         drop(b);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(*seen.lock().unwrap(), Some(BatchStatus::Failed));
+    }
+
+    #[tokio::test]
+    async fn merged_ack_completes_every_parent() {
+        let (a, rx_a) = ack_channel();
+        let (b, rx_b) = ack_channel();
+        let merged = Ack::merge(vec![a, b, Ack::none()]);
+        merged.update(BatchStatus::Rejected);
+        drop(merged);
+        assert_eq!(rx_a.await.unwrap(), BatchStatus::Rejected);
+        assert_eq!(rx_b.await.unwrap(), BatchStatus::Rejected);
     }
 
     #[tokio::test]

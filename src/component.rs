@@ -198,6 +198,10 @@ pub struct Outputs {
     rejected_port: Option<usize>,
     /// Rejections in this batch, by reason (few distinct reasons: a Vec beats a map).
     rejects: Vec<(&'static str, u64)>,
+    /// The acknowledgement of the batch being processed.
+    current_ack: Ack,
+    /// Acknowledgements of earlier batches whose held events are emitted now.
+    released: Vec<Ack>,
 }
 
 impl Outputs {
@@ -209,7 +213,44 @@ impl Outputs {
             names,
             rejected_port,
             rejects: Vec::new(),
+            current_ack: Ack::none(),
+            released: Vec::new(),
         }
+    }
+
+    /// The acknowledgement of the batch being processed. A transform that holds
+    /// an event (`Verdict::Held`) keeps this with it, and hands it to
+    /// [`Outputs::release`] when it emits the event, so the source hears about
+    /// the event only once it has really been delivered.
+    pub fn ack(&self) -> Ack {
+        self.current_ack.clone()
+    }
+
+    /// Says that events of the batch behind `ack` are among those emitted now.
+    pub fn release(&mut self, ack: Ack) {
+        if ack.same_batch(&self.current_ack)
+            || self.released.last().is_some_and(|l| l.same_batch(&ack))
+        {
+            return;
+        }
+        self.released.push(ack);
+    }
+
+    /// Starts a new batch: its acknowledgement.
+    pub fn begin(&mut self, ack: Ack) {
+        self.current_ack = ack;
+    }
+
+    /// The acknowledgement for what is emitted now: the current batch's,
+    /// joined with those of released held events. Resets both.
+    pub fn take_ack(&mut self) -> Ack {
+        let current = std::mem::take(&mut self.current_ack);
+        if self.released.is_empty() {
+            return current;
+        }
+        let mut all = std::mem::take(&mut self.released);
+        all.push(current);
+        Ack::merge(all)
     }
 
     /// The port number of output `name`.
@@ -334,6 +375,22 @@ mod tests {
         assert_eq!(ports[0].len(), 1);
         assert_eq!(ports[1].len(), 2);
         assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn released_acks_join_the_emitted_batch() {
+        let names: Arc<[String]> = vec!["".to_string(), "rejected".to_string()].into();
+        let mut out = Outputs::new("c".into(), names);
+        let (held, held_rx) = crate::ack::ack_channel();
+        let (current, current_rx) = crate::ack::ack_channel();
+        out.begin(current);
+        out.release(held.clone());
+        out.release(held); // the same batch twice is remembered once
+        let sent = out.take_ack();
+        sent.update(crate::ack::BatchStatus::Failed);
+        drop(sent);
+        assert_eq!(held_rx.await.unwrap(), crate::ack::BatchStatus::Failed);
+        assert_eq!(current_rx.await.unwrap(), crate::ack::BatchStatus::Failed);
     }
 
     #[test]

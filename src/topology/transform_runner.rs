@@ -42,6 +42,7 @@ impl Runner for TransformRunner {
             return;
         }
         self.supervised.telemetry.events_received(events.len());
+        self.outputs.begin(ack.clone());
         let started = Instant::now();
         let mut next = 0;
         // The index of the event that crashed the transform once already.
@@ -77,13 +78,8 @@ impl Runner for TransformRunner {
             }
         }
         self.supervised.telemetry.processing_time(started.elapsed());
-        emit(
-            &mut self.outputs,
-            &mut self.fanout,
-            &mut self.supervised.telemetry,
-            &ack,
-        )
-        .await;
+        drop(ack);
+        self.send().await;
     }
 
     fn tick_interval(&self) -> Option<std::time::Duration> {
@@ -109,13 +105,7 @@ impl Runner for TransformRunner {
                 return;
             }
         }
-        emit(
-            &mut self.outputs,
-            &mut self.fanout,
-            &mut self.supervised.telemetry,
-            &Ack::none(),
-        )
-        .await;
+        self.send().await;
     }
 
     /// All inputs ended: lets the transform emit what it holds, then tells
@@ -132,16 +122,25 @@ impl Runner for TransformRunner {
                 );
                 self.supervised.telemetry.error("panic", &message);
             }
-            emit(
-                &mut self.outputs,
-                &mut self.fanout,
-                &mut self.supervised.telemetry,
-                &Ack::none(),
-            )
-            .await;
+            self.send().await;
         }
         self.fanout.finish(cause).await;
         self.supervised.finished();
+    }
+}
+
+impl TransformRunner {
+    /// Sends what the transform emitted, acknowledged on behalf of every batch
+    /// whose events are in it.
+    async fn send(&mut self) {
+        let ack = self.outputs.take_ack();
+        emit(
+            &mut self.outputs,
+            &mut self.fanout,
+            &mut self.supervised.telemetry,
+            &ack,
+        )
+        .await;
     }
 }
 
