@@ -5,7 +5,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -244,7 +243,7 @@ async fn progress_line(status: Arc<TopologyStatus>) {
             .components
             .iter()
             .filter(|c| c.kind == ComponentKind::Source.as_str())
-            .map(|c| c.stats.received.load(Ordering::Relaxed))
+            .map(|c| c.total(|s| &s.received))
             .sum();
         let now = Instant::now();
         let rate = (read - last.1) as f64 / now.duration_since(last.0).as_secs_f64();

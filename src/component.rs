@@ -38,6 +38,11 @@ use crate::shutdown::ShutdownSignal;
 /// The name of the output every component that can reject events has.
 pub const REJECTED: &str = "rejected";
 
+/// Picks the shard of a keyed component for an event: all events with the
+/// same key go to the same shard, so one actor sees all of a key's events, in
+/// order, and owns its state.
+pub type Partitioner = Arc<dyn Fn(&Event) -> u64 + Send + Sync>;
+
 /// What a transform decided about one event.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {

@@ -155,11 +155,26 @@ pub struct ComponentTelemetry {
 impl ComponentTelemetry {
     /// Registers the component's series; `outputs` are its port names.
     pub fn new(id: &str, type_name: &str, kind: &'static str, outputs: &[String]) -> Self {
-        let labels = vec![
+        Self::for_shard(id, type_name, kind, outputs, None)
+    }
+
+    /// Like [`ComponentTelemetry::new`], for one shard of a keyed component:
+    /// its series carry a `shard` label (a small number, so still bounded).
+    pub fn for_shard(
+        id: &str,
+        type_name: &str,
+        kind: &'static str,
+        outputs: &[String],
+        shard: Option<usize>,
+    ) -> Self {
+        let mut labels = vec![
             Label::new("component_id", id.to_owned()),
             Label::new("component_type", type_name.to_owned()),
             Label::new("component_kind", kind),
         ];
+        if let Some(shard) = shard {
+            labels.push(Label::new("shard", shard.to_string()));
+        }
         let with = |extra: (&'static str, String)| {
             let mut l = labels.clone();
             l.push(Label::new(extra.0, extra.1));

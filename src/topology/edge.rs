@@ -60,9 +60,46 @@ pub struct InboxHandle {
     pub stats: Arc<ComponentStats>,
 }
 
-struct Target {
+pub use crate::component::Partitioner;
+
+/// One component reading an output: a single inbox, or the inboxes of a
+/// component split into shards by key.
+#[derive(Clone)]
+pub enum Reader {
+    Single(InboxHandle),
+    Sharded {
+        id: Arc<str>,
+        shards: Vec<InboxHandle>,
+        partitioner: Partitioner,
+    },
+}
+
+impl Reader {
+    fn id(&self) -> &Arc<str> {
+        match self {
+            Reader::Single(handle) => &handle.id,
+            Reader::Sharded { id, .. } => id,
+        }
+    }
+
+    fn inboxes(&self) -> Vec<InboxHandle> {
+        match self {
+            Reader::Single(handle) => vec![handle.clone()],
+            Reader::Sharded { shards, .. } => shards.clone(),
+        }
+    }
+}
+
+/// One inbox we send to, with the requests still in flight.
+struct Lane {
     handle: InboxHandle,
     in_flight: FuturesUnordered<RecipientRequest<Deliver>>,
+}
+
+struct Target {
+    id: Arc<str>,
+    lanes: Vec<Lane>,
+    partitioner: Option<Partitioner>,
 }
 
 /// The receivers of one component's outputs.
@@ -79,19 +116,33 @@ pub struct Fanout {
 pub struct DownstreamGone(pub Arc<str>);
 
 impl Fanout {
-    /// `readers[port]` lists the components reading that port.
-    pub fn new(from: Arc<str>, readers: Vec<Vec<InboxHandle>>) -> Self {
+    /// `readers[port]` lists the components reading that port. `from` names
+    /// the sender in end-of-input messages (a shard has its own name).
+    pub fn new(from: Arc<str>, readers: Vec<Vec<Reader>>) -> Self {
         let mut targets: Vec<Target> = Vec::new();
         let mut ports = Vec::with_capacity(readers.len());
-        for handles in readers {
-            let mut indices = Vec::with_capacity(handles.len());
-            for handle in handles {
-                let index = match targets.iter().position(|t| t.handle.id == handle.id) {
+        for port_readers in readers {
+            let mut indices = Vec::with_capacity(port_readers.len());
+            for reader in port_readers {
+                let index = match targets.iter().position(|t| t.id == *reader.id()) {
                     Some(i) => i,
                     None => {
+                        let lanes = reader
+                            .inboxes()
+                            .into_iter()
+                            .map(|handle| Lane {
+                                handle,
+                                in_flight: FuturesUnordered::new(),
+                            })
+                            .collect();
+                        let partitioner = match &reader {
+                            Reader::Sharded { partitioner, .. } => Some(partitioner.clone()),
+                            Reader::Single(_) => None,
+                        };
                         targets.push(Target {
-                            handle,
-                            in_flight: FuturesUnordered::new(),
+                            id: reader.id().clone(),
+                            lanes,
+                            partitioner,
                         });
                         targets.len() - 1
                     }
@@ -134,6 +185,7 @@ impl Fanout {
         Ok(())
     }
 
+    /// Sends to one reader, splitting the batch by key for a sharded one.
     async fn send_to(
         &mut self,
         index: usize,
@@ -141,46 +193,42 @@ impl Fanout {
         ack: &Ack,
     ) -> Result<(), DownstreamGone> {
         let target = &mut self.targets[index];
-        reap(target)?;
-        let permit = match target.handle.inbox.permits.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            // The semaphore is never closed; treat it as the receiver being gone.
-            Err(_) => return Err(DownstreamGone(target.handle.id.clone())),
+        let Some(partitioner) = target.partitioner.clone() else {
+            return send_lane(&mut target.lanes[0], events, ack).await;
         };
-        let depth = target.handle.inbox.depth();
-        target
-            .handle
-            .stats
-            .mailbox_peak
-            .fetch_max(depth, std::sync::atomic::Ordering::Relaxed);
-        let request = target.handle.data.send(Deliver {
-            events,
-            ack: ack.clone(),
-            permit,
-        });
-        target.in_flight.push(request);
+        let shards = target.lanes.len() as u64;
+        let mut split: Vec<Vec<Event>> = target.lanes.iter().map(|_| Vec::new()).collect();
+        for event in events {
+            let shard = (partitioner(&event) % shards) as usize;
+            split[shard].push(event);
+        }
+        for (lane, events) in target.lanes.iter_mut().zip(split) {
+            if !events.is_empty() {
+                send_lane(lane, events, ack).await?;
+            }
+        }
         Ok(())
     }
 
     /// Waits until every batch sent so far was handled, then tells each reader
-    /// that this component is done.
+    /// (every shard of it) that this component is done.
     pub async fn finish(&mut self, cause: crate::component::EndCause) {
-        for target in &mut self.targets {
-            while let Some(reply) = target.in_flight.next().await {
-                if reply.is_err() {
-                    tracing::error!(from = %self.from, to = %target.handle.id, "a batch was not handled: the receiver stopped");
-                }
-            }
-        }
         let mut told = HashSet::new();
-        for target in &self.targets {
-            if told.insert(target.handle.id.clone()) {
-                let eoi = EndOfInput {
-                    from: self.from.clone(),
-                    cause,
-                };
-                if target.handle.control.send(eoi).await.is_err() {
-                    tracing::error!(from = %self.from, to = %target.handle.id, "could not signal end of input: the receiver stopped");
+        for target in &mut self.targets {
+            for lane in &mut target.lanes {
+                while let Some(reply) = lane.in_flight.next().await {
+                    if reply.is_err() {
+                        tracing::error!(from = %self.from, to = %lane.handle.id, "a batch was not handled: the receiver stopped");
+                    }
+                }
+                if told.insert(lane.handle.id.clone()) {
+                    let eoi = EndOfInput {
+                        from: self.from.clone(),
+                        cause,
+                    };
+                    if lane.handle.control.send(eoi).await.is_err() {
+                        tracing::error!(from = %self.from, to = %lane.handle.id, "could not signal end of input: the receiver stopped");
+                    }
                 }
             }
         }
@@ -192,11 +240,33 @@ impl Fanout {
     }
 }
 
+/// Waits for a slot in the lane's inbox and enqueues the batch.
+async fn send_lane(lane: &mut Lane, events: Vec<Event>, ack: &Ack) -> Result<(), DownstreamGone> {
+    reap(lane)?;
+    let permit = match lane.handle.inbox.permits.clone().acquire_owned().await {
+        Ok(permit) => permit,
+        // The semaphore is never closed; treat it as the receiver being gone.
+        Err(_) => return Err(DownstreamGone(lane.handle.id.clone())),
+    };
+    let depth = lane.handle.inbox.depth();
+    lane.handle
+        .stats
+        .mailbox_peak
+        .fetch_max(depth, std::sync::atomic::Ordering::Relaxed);
+    let request = lane.handle.data.send(Deliver {
+        events,
+        ack: ack.clone(),
+        permit,
+    });
+    lane.in_flight.push(request);
+    Ok(())
+}
+
 /// Collects replies that already arrived, keeping the in-flight set small.
-fn reap(target: &mut Target) -> Result<(), DownstreamGone> {
-    while let Some(Some(reply)) = target.in_flight.next().now_or_never() {
+fn reap(lane: &mut Lane) -> Result<(), DownstreamGone> {
+    while let Some(Some(reply)) = lane.in_flight.next().now_or_never() {
         if reply.is_err() {
-            return Err(DownstreamGone(target.handle.id.clone()));
+            return Err(DownstreamGone(lane.handle.id.clone()));
         }
     }
     Ok(())

@@ -41,7 +41,7 @@ use crate::config::{graph, ComponentConfig, ComponentKind, ComponentSpec, Config
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, ComponentTelemetry};
 use actor::ComponentActor;
-use edge::{Fanout, Inbox, InboxHandle};
+use edge::{Fanout, Inbox, InboxHandle, Partitioner, Reader};
 use sink_runner::SinkRunner;
 use source_actor::SourceActor;
 use status::{ComponentStatus, TopologyStatus};
@@ -95,8 +95,8 @@ pub async fn run(
     let state = Arc::new(StateStore::default());
 
     let built = build(&config, &arbiters, &state, &events_tx, &signal);
-    let status = match built {
-        Ok(status) => Arc::new(status),
+    let (status, total) = match built {
+        Ok(built) => (Arc::new(built.status), built.actors),
         Err(errors) => {
             stop_arbiters(arbiters);
             return Err(RunError::Build(errors));
@@ -123,7 +123,6 @@ pub async fn run(
         on_started(status.clone());
     }
 
-    let total = config.components.len();
     let mut finished: HashSet<Arc<str>> = HashSet::new();
     let mut failed: Vec<(String, String)> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -167,7 +166,7 @@ pub async fn run(
                     .components
                     .iter()
                     .map(|c| c.id.as_str())
-                    .filter(|id| !finished.contains(*id))
+                    .filter(|id| !finished.iter().any(|f| f.split('#').next() == Some(*id)))
                     .collect();
                 break Err(RunError::ShutdownTimeout(shutdown_timeout, waiting.join(", ")));
             }
@@ -191,6 +190,30 @@ fn stop_arbiters(arbiters: Vec<Arbiter>) {
     }
 }
 
+/// What [`build`] started.
+struct Built {
+    status: TopologyStatus,
+    /// Actors that will report `Finished` (a sharded component has several).
+    actors: usize,
+}
+
+/// What every component start needs.
+struct Env<'a> {
+    engine: &'a crate::config::EngineConfig,
+    events: &'a mpsc::Sender<ComponentEvent>,
+    arbiters: &'a [Arbiter],
+    next_arbiter: usize,
+}
+
+impl Env<'_> {
+    /// Spreads actors over the arbiters, round robin.
+    fn arbiter(&mut self) -> actix::ArbiterHandle {
+        let handle = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
+        self.next_arbiter += 1;
+        handle
+    }
+}
+
 /// Builds and starts every component; returns what the API shows.
 fn build(
     config: &Config,
@@ -198,41 +221,58 @@ fn build(
     state: &Arc<StateStore>,
     events: &mpsc::Sender<ComponentEvent>,
     signal: &crate::shutdown::ShutdownSignal,
-) -> Result<TopologyStatus, Vec<String>> {
+) -> Result<Built, Vec<String>> {
     let order = graph::topological_order(config);
-    let engine = &config.engine;
-    let capacity = engine.mailbox_capacity.max(1);
-    let mut handles: HashMap<String, InboxHandle> = HashMap::new();
+    let mut env = Env {
+        engine: &config.engine,
+        events,
+        arbiters,
+        next_arbiter: 0,
+    };
+    // Keyed components split into shards; known up front because a reader's
+    // upstream count includes every shard of its inputs.
+    let partitions: HashMap<&str, (usize, Partitioner)> = config
+        .components
+        .iter()
+        .filter_map(|c| match &c.config {
+            ComponentConfig::Transform(t) => t
+                .partitioning(arbiters.len())
+                .filter(|(shards, _)| *shards > 1)
+                .map(|p| (c.id.as_str(), p)),
+            _ => None,
+        })
+        .collect();
+    let shard_count = |id: &str| partitions.get(id).map_or(1, |p| p.0);
+    let mut readers_by_id: HashMap<String, Reader> = HashMap::new();
     let mut statuses: HashMap<String, ComponentStatus> = HashMap::new();
     let mut errors = Vec::new();
+    let mut actors = 0;
 
-    for (position, &index) in order.iter().rev().enumerate() {
+    for &index in order.iter().rev() {
         let spec = &config.components[index];
         let id: Arc<str> = spec.id.as_str().into();
         let ports = ports_of(spec);
-        let readers: Vec<Vec<InboxHandle>> = ports
-            .iter()
-            .map(|port| readers_of(config, &spec.id, port, &handles))
-            .collect();
-        let fanout = Fanout::new(id.clone(), readers);
-        let telemetry =
-            ComponentTelemetry::new(&spec.id, &spec.type_name, spec.kind.as_str(), &ports);
-        let stats = telemetry.stats();
         let names: Arc<[String]> = ports.clone().into();
-        let upstreams = spec
+        let readers: Vec<Vec<Reader>> = ports
+            .iter()
+            .map(|port| readers_of(config, &spec.id, port, &readers_by_id))
+            .collect();
+        let upstreams: usize = spec
             .inputs
             .iter()
             .map(|i| i.component.as_str())
             .collect::<HashSet<_>>()
-            .len();
-        let arbiter = arbiters[position % arbiters.len()].handle();
-        let policy = engine.restart.clone();
+            .into_iter()
+            .map(shard_count)
+            .sum();
+        let kind = spec.kind.as_str();
+        let mut stats = Vec::new();
 
         match &spec.config {
             ComponentConfig::Source(source_config) => {
                 let cx = BuildContext {
                     id: &spec.id,
-                    engine,
+                    engine: env.engine,
                     state,
                 };
                 let source = match source_config.build(&cx) {
@@ -242,90 +282,125 @@ fn build(
                         continue;
                     }
                 };
+                let telemetry = ComponentTelemetry::new(&spec.id, &spec.type_name, kind, &ports);
+                stats.push(telemetry.stats());
                 let (tx, rx) = mpsc::channel(2);
                 let source_cx = SourceContext {
                     id: id.clone(),
                     out: SourceSender::new(tx, id.clone(), names),
                     shutdown: signal.clone(),
-                    batch_size: engine.batch_size.max(1),
+                    batch_size: env.engine.batch_size.max(1),
                 };
+                let fanout = Fanout::new(id.clone(), readers);
                 let events = events.clone();
                 let actor_id = id.clone();
-                SourceActor::start_in_arbiter(&arbiter, move |_| {
+                SourceActor::start_in_arbiter(&env.arbiter(), move |_| {
                     SourceActor::new(actor_id, source, source_cx, rx, fanout, telemetry, events)
                 });
+                actors += 1;
             }
             ComponentConfig::Transform(transform_config) => {
-                let factory = factory(
-                    &spec.id,
-                    engine,
-                    state,
-                    transform_config.clone(),
-                    |c, cx| c.build(cx),
-                );
-                let inbox = Inbox::new(capacity);
-                telemetry.mailbox_capacity(capacity);
-                let supervised =
-                    match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
-                        Ok(s) => s,
-                        Err(err) => {
-                            errors.push(format!("transforms.{}: {err}", spec.id));
-                            continue;
-                        }
+                let partition = partitions.get(spec.id.as_str()).cloned();
+                let shards = partition.as_ref().map_or(1, |p| p.0);
+                let mut handles = Vec::with_capacity(shards);
+                for shard in 0..shards {
+                    let sharded = shards > 1;
+                    let shard_id: Arc<str> = if sharded {
+                        format!("{}#{shard}", spec.id).into()
+                    } else {
+                        id.clone()
                     };
-                let runner = TransformRunner {
-                    supervised,
-                    outputs: Outputs::new(id.clone(), names),
-                    fanout,
-                    inbox: inbox.clone(),
-                };
-                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| {
-                    ComponentActor::new(runner, upstreams)
-                });
-                handles.insert(
-                    spec.id.clone(),
-                    InboxHandle {
+                    // Each shard owns its keys' state; it survives the
+                    // shard's restarts because the factory keeps it.
+                    let shard_state = if sharded {
+                        Arc::new(StateStore::default())
+                    } else {
+                        state.clone()
+                    };
+                    let telemetry = ComponentTelemetry::for_shard(
+                        &spec.id,
+                        &spec.type_name,
+                        kind,
+                        &ports,
+                        sharded.then_some(shard),
+                    );
+                    stats.push(telemetry.stats());
+                    let factory = factory(
+                        &spec.id,
+                        env.engine,
+                        &shard_state,
+                        transform_config.clone(),
+                        |c, cx| c.build(cx),
+                    );
+                    let started = start_runner(
+                        &mut env,
+                        shard_id,
+                        telemetry,
+                        factory,
+                        Outputs::new(id.clone(), names.clone()),
+                        Fanout::new(
+                            if sharded {
+                                format!("{}#{shard}", spec.id).into()
+                            } else {
+                                id.clone()
+                            },
+                            readers.clone(),
+                        ),
+                        upstreams,
+                        |supervised, outputs, fanout, inbox| TransformRunner {
+                            supervised,
+                            outputs,
+                            fanout,
+                            inbox,
+                        },
+                    );
+                    match started {
+                        Ok(handle) => handles.push(handle),
+                        Err(err) => errors.push(format!("transforms.{}: {err}", spec.id)),
+                    }
+                }
+                actors += handles.len();
+                let reader = match partition {
+                    Some((_, partitioner)) => Reader::Sharded {
                         id: id.clone(),
-                        data: addr.clone().recipient(),
-                        control: addr.recipient(),
-                        inbox,
-                        stats: stats.clone(),
+                        shards: handles,
+                        partitioner,
                     },
-                );
+                    None => match handles.pop() {
+                        Some(handle) => Reader::Single(handle),
+                        None => continue,
+                    },
+                };
+                readers_by_id.insert(spec.id.clone(), reader);
             }
             ComponentConfig::Sink(sink_config) => {
-                let factory = factory(&spec.id, engine, state, sink_config.clone(), |c, cx| {
+                let telemetry = ComponentTelemetry::new(&spec.id, &spec.type_name, kind, &ports);
+                stats.push(telemetry.stats());
+                let factory = factory(&spec.id, env.engine, state, sink_config.clone(), |c, cx| {
                     c.build(cx)
                 });
-                let inbox = Inbox::new(capacity);
-                telemetry.mailbox_capacity(capacity);
-                let supervised =
-                    match Supervised::new(id.clone(), factory, policy, telemetry, events.clone()) {
-                        Ok(s) => s,
-                        Err(err) => {
-                            errors.push(format!("sinks.{}: {err}", spec.id));
-                            continue;
-                        }
-                    };
-                let runner = SinkRunner {
-                    supervised,
-                    outputs: Outputs::new(id.clone(), names),
-                    fanout,
-                    inbox: inbox.clone(),
-                };
-                let addr = ComponentActor::start_in_arbiter(&arbiter, move |_| {
-                    ComponentActor::new(runner, upstreams)
-                });
-                handles.insert(
-                    spec.id.clone(),
-                    InboxHandle {
-                        id: id.clone(),
-                        data: addr.clone().recipient(),
-                        control: addr.recipient(),
+                let started = start_runner(
+                    &mut env,
+                    id.clone(),
+                    telemetry,
+                    factory,
+                    Outputs::new(id.clone(), names),
+                    Fanout::new(id.clone(), readers),
+                    upstreams,
+                    |supervised, outputs, fanout, inbox| SinkRunner {
+                        supervised,
+                        outputs,
+                        fanout,
                         inbox,
-                        stats: stats.clone(),
                     },
                 );
+                match started {
+                    Ok(handle) => {
+                        readers_by_id.insert(spec.id.clone(), Reader::Single(handle));
+                        actors += 1;
+                    }
+                    Err(err) => errors.push(format!("sinks.{}: {err}", spec.id)),
+                }
             }
         }
         statuses.insert(spec.id.clone(), ComponentStatus::new(spec, ports, stats));
@@ -338,7 +413,41 @@ fn build(
         .iter()
         .filter_map(|c| statuses.remove(&c.id))
         .collect();
-    Ok(TopologyStatus::new(components))
+    Ok(Built {
+        status: TopologyStatus::new(components),
+        actors,
+    })
+}
+
+/// Starts one transform or sink actor (one shard of it) and returns its inbox.
+#[allow(clippy::too_many_arguments)]
+fn start_runner<T: 'static, R: actor::Runner + Send>(
+    env: &mut Env<'_>,
+    id: Arc<str>,
+    telemetry: ComponentTelemetry,
+    factory: supervisor::Factory<T>,
+    outputs: Outputs,
+    fanout: Fanout,
+    upstreams: usize,
+    runner: fn(Supervised<T>, Outputs, Fanout, Inbox) -> R,
+) -> Result<InboxHandle, String> {
+    let capacity = env.engine.mailbox_capacity.max(1);
+    let inbox = Inbox::new(capacity);
+    telemetry.mailbox_capacity(capacity);
+    let stats = telemetry.stats();
+    let policy = env.engine.restart.clone();
+    let supervised = Supervised::new(id.clone(), factory, policy, telemetry, env.events.clone())?;
+    let runner = runner(supervised, outputs, fanout, inbox.clone());
+    let addr = ComponentActor::start_in_arbiter(&env.arbiter(), move |_| {
+        ComponentActor::new(runner, upstreams)
+    });
+    Ok(InboxHandle {
+        id,
+        data: addr.clone().recipient(),
+        control: addr.recipient(),
+        inbox,
+        stats,
+    })
 }
 
 /// A component's ports. Sinks write rather than emit, so their port 0 (`""`)
@@ -352,13 +461,13 @@ fn ports_of(spec: &ComponentSpec) -> Vec<String> {
     }
 }
 
-/// The inboxes of the components that list `id.port` among their inputs.
+/// The components that list `id.port` among their inputs.
 fn readers_of(
     config: &Config,
     id: &str,
     port: &str,
-    handles: &HashMap<String, InboxHandle>,
-) -> Vec<InboxHandle> {
+    handles: &HashMap<String, Reader>,
+) -> Vec<Reader> {
     config
         .components
         .iter()

@@ -2,13 +2,13 @@
 //! component's identity and live counters. Read by `/ready`, `/topology`,
 //! the progress line and `sluice top`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
 use crate::config::ComponentSpec;
-use crate::telemetry::ComponentStats;
+use crate::telemetry::{ComponentStats, RunState};
 
 /// One component, as shown by `/topology`.
 pub struct ComponentStatus {
@@ -17,11 +17,16 @@ pub struct ComponentStatus {
     pub type_name: String,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
-    pub stats: Arc<ComponentStats>,
+    /// One entry per actor: a sharded component has one per shard.
+    pub stats: Vec<Arc<ComponentStats>>,
 }
 
 impl ComponentStatus {
-    pub fn new(spec: &ComponentSpec, outputs: Vec<String>, stats: Arc<ComponentStats>) -> Self {
+    pub fn new(
+        spec: &ComponentSpec,
+        outputs: Vec<String>,
+        stats: Vec<Arc<ComponentStats>>,
+    ) -> Self {
         ComponentStatus {
             id: spec.id.clone(),
             kind: spec.kind.as_str(),
@@ -32,25 +37,57 @@ impl ComponentStatus {
         }
     }
 
+    /// A counter summed over the component's actors.
+    pub fn total(&self, counter: impl Fn(&ComponentStats) -> &AtomicU64) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| counter(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The component's state: the worst of its actors' (failed > restarting >
+    /// starting > running > finished).
+    pub fn state(&self) -> RunState {
+        let rank = |s: RunState| match s {
+            RunState::Failed => 4,
+            RunState::Restarting => 3,
+            RunState::Starting => 2,
+            RunState::Running => 1,
+            RunState::Finished => 0,
+        };
+        self.stats
+            .iter()
+            .map(|s| s.state())
+            .max_by_key(|s| rank(*s))
+            .unwrap_or(RunState::Starting)
+    }
+
     fn to_json(&self) -> Value {
-        let s = &self.stats;
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let gauge = |g: fn(&ComponentStats) -> &AtomicUsize| {
+            self.stats
+                .iter()
+                .map(|s| g(s).load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0)
+        };
         json!({
             "id": self.id,
             "kind": self.kind,
             "type": self.type_name,
             "inputs": self.inputs,
             "outputs": self.outputs.iter().map(|o| if o.is_empty() { "_default" } else { o.as_str() }).collect::<Vec<_>>(),
-            "state": s.state().as_str(),
-            "received_events": load(&s.received),
-            "sent_events": load(&s.sent),
-            "rejected_events": load(&s.rejected),
-            "errors": load(&s.errors),
-            "restarts": load(&s.restarts),
+            "shards": self.stats.len(),
+            "state": self.state().as_str(),
+            "received_events": self.total(|s| &s.received),
+            "sent_events": self.total(|s| &s.sent),
+            "rejected_events": self.total(|s| &s.rejected),
+            "errors": self.total(|s| &s.errors),
+            "restarts": self.total(|s| &s.restarts),
+            // Per shard, the fullest one: each shard has its own bounded inbox.
             "mailbox": {
-                "depth": s.mailbox_depth.load(Ordering::Relaxed),
-                "peak": s.mailbox_peak.load(Ordering::Relaxed),
-                "capacity": s.mailbox_capacity.load(Ordering::Relaxed),
+                "depth": gauge(|s| &s.mailbox_depth),
+                "peak": gauge(|s| &s.mailbox_peak),
+                "capacity": gauge(|s| &s.mailbox_capacity),
             },
         })
     }

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::component::{BuildContext, Outputs, Transform, Verdict, REJECTED};
+use crate::component::{BuildContext, Outputs, Partitioner, Transform, Verdict, REJECTED};
 use crate::config::FieldError;
 use crate::event::{json_kind, Event, FieldPath};
 use crate::transforms::filter::show_value;
@@ -57,6 +57,15 @@ pub struct DedupeConfig {
     /// How many ids to remember at most; the oldest is forgotten first.
     #[serde(default = "default_capacity")]
     pub capacity: usize,
+    /// Split the work over this many actors by id hash (default 1). Each shard
+    /// remembers `capacity / shards` ids: an id always lands on the same shard,
+    /// so duplicates are still found, and the stage uses that many cores.
+    #[serde(default = "default_shards")]
+    pub shards: usize,
+}
+
+fn default_shards() -> usize {
+    1
 }
 
 fn default_field() -> FieldPath {
@@ -82,14 +91,36 @@ impl DedupeConfig {
                 "capacity 0 would remember no ids, so nothing could be found a duplicate; use at least 1",
             ));
         }
+        if self.shards == 0 {
+            errors.push(FieldError::new(
+                "shards",
+                "shards 0 leaves no actor to do the work; use at least 1",
+            ));
+        }
         errors
+    }
+
+    /// With `shards > 1`: how many shards, and which one an event belongs to
+    /// (by the same hash the shard remembers).
+    pub fn partitioning(&self) -> Option<(usize, Partitioner)> {
+        if self.shards <= 1 {
+            return None;
+        }
+        let field = self.field.clone();
+        let partitioner: Partitioner = Arc::new(move |event: &Event| match event.get(&field) {
+            Some(Value::String(id)) => xxh3_64(id.as_bytes()),
+            Some(Value::Number(n)) => xxh3_64(n.to_string().as_bytes()),
+            // No usable id: it is rejected on whichever shard gets it.
+            _ => 0,
+        });
+        Some((self.shards, partitioner))
     }
 
     pub fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Transform>, String> {
         if self.capacity == 0 {
             return Err(format!("dedupe {}: capacity must be at least 1", cx.id));
         }
-        let capacity = self.capacity;
+        let capacity = self.capacity.div_ceil(self.shards.max(1));
         let seen = cx
             .state
             .get_or_insert(cx.id, "seen_ids", || Mutex::new(SeenIds::new(capacity)));

@@ -14,7 +14,7 @@ pub mod enrich;
 pub mod filter;
 pub mod route;
 
-use crate::component::Transform;
+use crate::component::{Partitioner, Transform};
 
 crate::component_configs! {
     /// The config of any transform, by `type`.
@@ -24,5 +24,20 @@ crate::component_configs! {
         Enrich(enrich::EnrichConfig) = "enrich",
         Route(route::RouteConfig) = "route",
         Chaos(chaos::ChaosConfig) = "chaos",
+    }
+}
+
+impl TransformConfig {
+    /// Keyed transforms that split their work over several actors by key:
+    /// the number of shards and the event → shard function. `cores` is the
+    /// default for transforms that scale with the machine.
+    pub fn partitioning(&self, cores: usize) -> Option<(usize, Partitioner)> {
+        // Dedupe is sharded only when its config asks: unsharded, it keeps
+        // one global memory of ids in arrival order.
+        let _ = cores;
+        match self {
+            TransformConfig::Dedupe(c) => c.partitioning(),
+            _ => None,
+        }
     }
 }
