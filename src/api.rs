@@ -2,11 +2,15 @@
 //! (the topology is running and no component failed), `GET /metrics`
 //! (Prometheus text), `GET /topology` (components, edges and live counters as
 //! JSON). Served by actix-web on one worker; it never touches the data path.
+//! Every request is counted and timed by route pattern (`sluice_http_*`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -27,6 +31,7 @@ pub fn serve(
     let state = web::Data::new(ApiState { status, metrics });
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(record_request))
             .app_data(state.clone())
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
@@ -48,6 +53,25 @@ pub fn serve(
         }
     });
     Ok(handle)
+}
+
+/// Counts and times every request under its route pattern, so a client
+/// probing random paths adds one `unmatched` series, not one per path.
+async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let path = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status(),
+        Err(err) => err.as_response_error().status_code(),
+    };
+    crate::telemetry::http_request(&path, status.as_u16(), started.elapsed());
+    response
 }
 
 async fn health() -> HttpResponse {

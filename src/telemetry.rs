@@ -7,9 +7,18 @@
 //! rate-limited where it could flood.
 //!
 //! Naming scheme (documented in `docs/metrics.md`): `sluice_component_*` with the
-//! labels `component_id`, `component_type`, `component_kind` on every series, plus
-//! one bounded label where a metric needs it (`output`, `reason`, `error_type`).
-//! Labels never carry values from event data.
+//! labels `component_id`, `component_type`, `component_kind` on every series (and
+//! `shard` on a sharded component's), plus one bounded label where a metric needs
+//! it (`output`, `reason`, `error_type`, `status`, `end_reason`). Labels never
+//! carry values from event data. Besides components: the sink requests
+//! ([`ComponentTelemetry::sink_request`]), the API's requests ([`http_request`]),
+//! the `sessionize` transform's sessions ([`SessionTelemetry`]), and the process
+//! series `sluice_build_info` and `sluice_topology_ready`.
+//!
+//! Series that dashboards and alerts divide or compare (sent, restarts, failed,
+//! sink requests by status, mailbox depth and capacity) are registered when the
+//! component starts, so they exist at zero; series keyed by something only known
+//! when it happens (a reject `reason`, an `error_type`) appear with it.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,10 +49,92 @@ pub fn install_recorder() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
             }
+            describe_metrics();
             metrics::gauge!("sluice_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
+}
+
+/// The `# HELP` text of every family, so `/metrics` explains itself; the same
+/// meanings are written out in `docs/metrics.md`.
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        "sluice_build_info",
+        "Always 1; the version label says which sluice is running."
+    );
+    describe_gauge!(
+        "sluice_topology_ready",
+        "1 while the topology runs with no failed component, 0 before, after a failure and during shutdown."
+    );
+    describe_counter!(
+        "sluice_component_received_events_total",
+        "Events that entered the component (read by a source, taken from the mailbox by a transform or sink)."
+    );
+    describe_counter!(
+        "sluice_component_sent_events_total",
+        "Events the component sent on an output that has readers; for a sink the default output counts events written."
+    );
+    describe_counter!(
+        "sluice_component_rejected_events_total",
+        "Events the component rejected, by reason."
+    );
+    describe_counter!(
+        "sluice_component_errors_total",
+        "Component errors (failed writes, panics, lost downstreams), by kind."
+    );
+    describe_counter!(
+        "sluice_component_restarts_total",
+        "Times the supervisor restarted the component after a crash."
+    );
+    describe_gauge!(
+        "sluice_component_failed",
+        "1 once the component has failed for good (restart budget spent or rebuild failed), else 0."
+    );
+    describe_gauge!(
+        "sluice_component_mailbox_depth",
+        "Batches queued in the component's mailbox when it last took one."
+    );
+    describe_gauge!(
+        "sluice_component_mailbox_capacity",
+        "The component's mailbox bound, in batches."
+    );
+    describe_histogram!(
+        "sluice_component_processing_seconds",
+        Unit::Seconds,
+        "Time to process one batch, retries included."
+    );
+    describe_counter!(
+        "sluice_sink_requests_total",
+        "Write attempts by a sink, by outcome (ok or error)."
+    );
+    describe_histogram!(
+        "sluice_sink_request_seconds",
+        Unit::Seconds,
+        "Time of one write attempt by a sink."
+    );
+    describe_gauge!(
+        "sluice_sessions_open",
+        "Sessions the sessionize transform holds open."
+    );
+    describe_counter!(
+        "sluice_sessions_closed_total",
+        "Sessions the sessionize transform closed, by end reason."
+    );
+    describe_gauge!(
+        "sluice_watermark_lag_seconds",
+        "How far the sessionize transform's watermark is behind the wall clock."
+    );
+    describe_counter!(
+        "sluice_http_requests_total",
+        "Requests to the API, by route pattern and status code."
+    );
+    describe_histogram!(
+        "sluice_http_request_seconds",
+        Unit::Seconds,
+        "Time to answer one API request, by route pattern."
+    );
 }
 
 /// The run state of a component, as shown by `/topology` and `sluice top`.
@@ -146,8 +237,14 @@ pub struct ComponentTelemetry {
     rejected: Vec<(&'static str, Counter)>,
     errors: Vec<(&'static str, Counter)>,
     restarts: Counter,
+    failed: Gauge,
+    /// No-ops for sources, which have no mailbox and process no batches.
     processing: Histogram,
     mailbox_depth: Gauge,
+    /// No-ops except for sinks.
+    sink_ok: Counter,
+    sink_error: Counter,
+    sink_seconds: Histogram,
     reject_log: Mutex<RateLimiter>,
     error_log: Mutex<RateLimiter>,
 }
@@ -190,13 +287,39 @@ impl ComponentTelemetry {
                 )
             })
             .collect();
+        let (processing, mailbox_depth) = if kind == "source" {
+            (Histogram::noop(), Gauge::noop())
+        } else {
+            (
+                metrics::histogram!("sluice_component_processing_seconds", labels.clone()),
+                metrics::gauge!("sluice_component_mailbox_depth", labels.clone()),
+            )
+        };
+        let (sink_ok, sink_error, sink_seconds) = if kind == "sink" {
+            (
+                metrics::counter!("sluice_sink_requests_total", with(("status", "ok".into()))),
+                metrics::counter!(
+                    "sluice_sink_requests_total",
+                    with(("status", "error".into()))
+                ),
+                metrics::histogram!("sluice_sink_request_seconds", labels.clone()),
+            )
+        } else {
+            (Counter::noop(), Counter::noop(), Histogram::noop())
+        };
+        let failed = metrics::gauge!("sluice_component_failed", labels.clone());
+        failed.set(0.0);
         let stats = Arc::new(ComponentStats::default());
         ComponentTelemetry {
             id: id.into(),
             received: metrics::counter!("sluice_component_received_events_total", labels.clone()),
             restarts: metrics::counter!("sluice_component_restarts_total", labels.clone()),
-            processing: metrics::histogram!("sluice_component_processing_seconds", labels.clone()),
-            mailbox_depth: metrics::gauge!("sluice_component_mailbox_depth", labels.clone()),
+            failed,
+            processing,
+            mailbox_depth,
+            sink_ok,
+            sink_error,
+            sink_seconds,
             sent,
             rejected: Vec::new(),
             errors: Vec::new(),
@@ -227,6 +350,28 @@ impl ComponentTelemetry {
 
     pub fn state(&self, state: RunState) {
         self.stats.set_state(state);
+        if state == RunState::Finished {
+            self.flush_suppressed();
+        }
+    }
+
+    /// Writes one last line for each rate-limited log that held lines back,
+    /// so a run shorter than the interval still says how many it suppressed.
+    fn flush_suppressed(&self) {
+        let rejects = std::mem::take(&mut lock(&self.reject_log).suppressed);
+        if rejects > 0 {
+            tracing::warn!(
+                component_id = %self.id, suppressed = rejects,
+                "rejected-event warnings suppressed since the last one (see sluice_component_rejected_events_total)"
+            );
+        }
+        let errors = std::mem::take(&mut lock(&self.error_log).suppressed);
+        if errors > 0 {
+            tracing::warn!(
+                component_id = %self.id, suppressed = errors,
+                "error lines suppressed since the last one (see sluice_component_errors_total)"
+            );
+        }
     }
 
     pub fn events_received(&self, count: usize) {
@@ -303,11 +448,24 @@ impl ComponentTelemetry {
     /// The component exceeded its restart budget (or could not be rebuilt).
     pub fn failed(&self, reason: &str) {
         self.stats.set_state(RunState::Failed);
+        self.failed.set(1.0);
+        self.flush_suppressed();
         tracing::error!(component_id = %self.id, "component failed: {reason}");
     }
 
     pub fn processing_time(&self, elapsed: Duration) {
         self.processing.record(elapsed.as_secs_f64());
+    }
+
+    /// One write attempt by a sink and how long it took. A batch that fails
+    /// and is retried is several attempts.
+    pub fn sink_request(&self, ok: bool, elapsed: Duration) {
+        if ok {
+            self.sink_ok.increment(1);
+        } else {
+            self.sink_error.increment(1);
+        }
+        self.sink_seconds.record(elapsed.as_secs_f64());
     }
 
     /// Batches queued in this component's mailbox right now.
@@ -340,6 +498,90 @@ pub fn topology_ready(ready: bool) {
     metrics::gauge!("sluice_topology_ready").set(if ready { 1.0 } else { 0.0 });
 }
 
+/// One API request, answered with `status` after `elapsed`. `path` is the
+/// route pattern that matched (`/metrics`), or `unmatched`: never the raw
+/// path, which a client could make unbounded.
+pub fn http_request(path: &str, status: u16, elapsed: Duration) {
+    let path = path.to_owned();
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "path" => path.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("sluice_http_request_seconds", "path" => path)
+        .record(elapsed.as_secs_f64());
+}
+
+/// What the `sessionize` transform reports about its sessions, labelled with
+/// its identity like every component series.
+///
+/// Several shards of one component may each hold one of these: the open count
+/// moves by increments, so their series adds up to the component's total; the
+/// watermark lag shows the shard that reported last (shards' watermarks follow
+/// the same clocks, so they differ little). A restarted shard builds a new one
+/// and keeps counting on the same series.
+pub struct SessionTelemetry {
+    labels: Vec<Label>,
+    open: Gauge,
+    watermark_lag: Gauge,
+    closed: Vec<(&'static str, Counter)>,
+}
+
+impl SessionTelemetry {
+    /// Registers the series of sessionize component `component_id`;
+    /// `end_reasons` (all the reasons it may close a session for) start at
+    /// zero so dashboards and alerts see them before the first close.
+    pub fn new(component_id: &str, end_reasons: &[&'static str]) -> Self {
+        let labels = vec![
+            Label::new("component_id", component_id.to_owned()),
+            Label::new("component_type", "sessionize"),
+            Label::new("component_kind", "transform"),
+        ];
+        let mut telemetry = SessionTelemetry {
+            open: metrics::gauge!("sluice_sessions_open", labels.clone()),
+            watermark_lag: metrics::gauge!("sluice_watermark_lag_seconds", labels.clone()),
+            labels,
+            closed: Vec::with_capacity(end_reasons.len()),
+        };
+        for reason in end_reasons {
+            telemetry.closed_counter(reason);
+        }
+        telemetry
+    }
+
+    /// `count` sessions were opened (or restored from a snapshot).
+    pub fn sessions_opened(&self, count: u64) {
+        self.open.increment(count as f64);
+    }
+
+    /// `count` sessions were closed for `end_reason` (`timeout`, `evicted`, ...).
+    pub fn sessions_closed(&mut self, end_reason: &'static str, count: u64) {
+        self.open.decrement(count as f64);
+        self.closed_counter(end_reason).increment(count);
+    }
+
+    /// How far the watermark is behind the wall clock now (negative when
+    /// event times run ahead of it).
+    pub fn watermark_lag(&self, seconds: f64) {
+        self.watermark_lag.set(seconds);
+    }
+
+    fn closed_counter(&mut self, end_reason: &'static str) -> &Counter {
+        let index = match self.closed.iter().position(|(r, _)| *r == end_reason) {
+            Some(index) => index,
+            None => {
+                let mut labels = self.labels.clone();
+                labels.push(Label::new("end_reason", end_reason));
+                let counter = metrics::counter!("sluice_sessions_closed_total", labels);
+                self.closed.push((end_reason, counter));
+                self.closed.len() - 1
+            }
+        };
+        &self.closed[index].1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +594,79 @@ mod tests {
         assert_eq!(rl.check(t0 + Duration::from_secs(1)), None);
         assert_eq!(rl.check(t0 + Duration::from_secs(2)), None);
         assert_eq!(rl.check(t0 + Duration::from_secs(11)), Some(2));
+    }
+
+    /// Runs `f` against a private recorder and returns what `/metrics` would show.
+    fn rendered(f: impl FnOnce()) -> String {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, f);
+        handle.render()
+    }
+
+    #[test]
+    fn sources_have_no_mailbox_or_processing_series() {
+        let text = rendered(|| {
+            let t = ComponentTelemetry::new("in", "file", "source", &["".into()]);
+            t.mailbox_depth(2);
+            t.processing_time(Duration::from_millis(1));
+        });
+        assert!(text.contains("sluice_component_received_events_total{"));
+        assert!(!text.contains("sluice_component_mailbox_depth"), "{text}");
+        assert!(
+            !text.contains("sluice_component_processing_seconds"),
+            "{text}"
+        );
+        assert!(!text.contains("sluice_sink_requests_total"), "{text}");
+    }
+
+    #[test]
+    fn sink_requests_start_at_zero_for_both_outcomes() {
+        let text = rendered(|| {
+            let t = ComponentTelemetry::new("out", "file", "sink", &["".into()]);
+            t.sink_request(true, Duration::from_millis(2));
+        });
+        let labels = r#"component_id="out",component_type="file",component_kind="sink""#;
+        assert!(text.contains(&format!(
+            "sluice_sink_requests_total{{{labels},status=\"ok\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "sluice_sink_requests_total{{{labels},status=\"error\"}} 0"
+        )));
+        assert!(text.contains(&format!("sluice_sink_request_seconds_count{{{labels}}} 1")));
+        assert!(text.contains(&format!("sluice_component_failed{{{labels}}} 0")));
+    }
+
+    #[test]
+    fn sessions_open_adds_up_over_shards() {
+        let text = rendered(|| {
+            let mut a = SessionTelemetry::new("s", &["timeout"]);
+            let mut b = SessionTelemetry::new("s", &["timeout"]);
+            a.sessions_opened(3);
+            b.sessions_opened(2);
+            a.sessions_closed("timeout", 1);
+            b.sessions_closed("evicted", 1);
+            a.watermark_lag(1.5);
+        });
+        let labels = r#"component_id="s",component_type="sessionize",component_kind="transform""#;
+        assert!(
+            text.contains(&format!("sluice_sessions_open{{{labels}}} 3")),
+            "{text}"
+        );
+        assert!(text.contains(&format!(
+            "sluice_sessions_closed_total{{{labels},end_reason=\"timeout\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "sluice_sessions_closed_total{{{labels},end_reason=\"evicted\"}} 1"
+        )));
+        assert!(text.contains(&format!("sluice_watermark_lag_seconds{{{labels}}} 1.5")));
+    }
+
+    #[test]
+    fn http_requests_are_labelled_by_pattern_and_status() {
+        let text = rendered(|| http_request("/metrics", 200, Duration::from_millis(1)));
+        assert!(text.contains(r#"sluice_http_requests_total{path="/metrics",status="200"} 1"#));
+        assert!(text.contains(r#"sluice_http_request_seconds_count{path="/metrics"} 1"#));
     }
 
     #[test]

@@ -112,10 +112,15 @@ impl Runner for SinkRunner {
 }
 
 impl SinkRunner {
-    /// One write attempt, with panics caught.
+    /// One write attempt, with panics caught, reported as one sink request.
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteFailure> {
         let sink = &mut self.supervised.instance;
-        match AssertUnwindSafe(sink.write(events)).catch_unwind().await {
+        let started = Instant::now();
+        let outcome = AssertUnwindSafe(sink.write(events)).catch_unwind().await;
+        self.supervised
+            .telemetry
+            .sink_request(matches!(outcome, Ok(Ok(()))), started.elapsed());
+        match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => Err(WriteFailure {
                 reason: "write_failed",
