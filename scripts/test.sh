@@ -5,10 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-# Later connectors add their servers here (redis-server, prometheus, ...).
+# Servers the integration tests start, installed only when missing; later
+# connectors add theirs here (redis-server, ...).
+# tests/dashboards.rs: a real Prometheus, and promtool for the alert rules.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  need_apt+=(prometheus)
+fi
 for pkg in "$@"; do need_apt+=("$pkg"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "installing ${need_apt[*]} ..."
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
