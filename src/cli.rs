@@ -89,7 +89,7 @@ pub fn main() -> i32 {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let json = std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let json = json_logs();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -107,6 +107,36 @@ pub fn init_logging() {
         let message = crate::topology::supervisor::panic_message(info.payload());
         tracing::error!(%location, "panic: {message}");
     }));
+}
+
+/// `SLUICE_LOG_FORMAT=json`: every line on stderr is one JSON object.
+fn json_logs() -> bool {
+    std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"))
+}
+
+/// Like [`load`], for `run` with JSON logs: each warning and error becomes a
+/// log line, so stderr stays one JSON object per line.
+fn load_logged(path: &Path) -> Option<Loaded> {
+    match config::load_file(path) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            Some(loaded)
+        }
+        Err(errors) => {
+            for error in &errors.0 {
+                tracing::error!("{error}");
+            }
+            let n = errors.0.len();
+            tracing::error!(
+                "{}: {n} error{}",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            None
+        }
+    }
 }
 
 fn load(path: &Path) -> Option<Loaded> {
@@ -186,7 +216,12 @@ fn gen(
 
 fn run(path: &Path) -> i32 {
     init_logging();
-    let Some(loaded) = load(path) else { return 1 };
+    let loaded = if json_logs() {
+        load_logged(path)
+    } else {
+        load(path)
+    };
+    let Some(loaded) = loaded else { return 1 };
     let config = loaded.config;
     let components = config.components.len();
     tracing::info!(config = %path.display(), components, "starting sluice {}", env!("CARGO_PKG_VERSION"));
