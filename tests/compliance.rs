@@ -9,7 +9,7 @@
 mod common;
 mod observability;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::*;
@@ -17,14 +17,14 @@ use observability::*;
 
 const MAILBOX_CAPACITY: f64 = 4.0;
 
-/// The value of the one sample of `family` for `component` (plus `extra`
-/// labels), or a problem saying it is missing.
+/// The values of `family` for `component` (plus `extra` labels): one, or one
+/// per shard of a sharded component; or a problem saying what is wrong.
 fn value_of(
     families: &BTreeMap<String, Family>,
     family: &str,
     component: &Component,
     extra: &[(&str, &str)],
-) -> Result<f64, String> {
+) -> Result<Vec<f64>, String> {
     let mut wanted = vec![
         ("component_id", component.id.as_str()),
         ("component_type", component.type_name),
@@ -35,18 +35,21 @@ fn value_of(
         .get(family)
         .map(|f| f.matching(&wanted).collect())
         .unwrap_or_default();
-    match samples.as_slice() {
-        [one] => Ok(one.value),
-        [] => Err(format!(
+    let shards: BTreeSet<Option<&String>> = samples.iter().map(|s| s.labels.get("shard")).collect();
+    if samples.is_empty() {
+        Err(format!(
             "{} {} ({}): no {family} series with {wanted:?}",
             component.kind, component.id, component.type_name
-        )),
-        many => Err(format!(
-            "{} {}: {} {family} series with {wanted:?}, expected one",
+        ))
+    } else if shards.len() != samples.len() || (samples.len() > 1 && shards.contains(&None)) {
+        Err(format!(
+            "{} {}: {} {family} series with {wanted:?} that are not one per shard",
             component.kind,
             component.id,
-            many.len()
-        )),
+            samples.len()
+        ))
+    } else {
+        Ok(samples.iter().map(|s| s.value).collect())
     }
 }
 
@@ -59,11 +62,17 @@ impl Problems {
         self.0.push(problem);
     }
 
-    /// Records a problem unless `result` is a value `want` accepts.
-    fn check(&mut self, result: Result<f64, String>, want: &dyn Fn(f64) -> bool, what: &str) {
+    /// Records a problem unless `result` holds values (one per shard) that
+    /// `want` accepts.
+    fn check(
+        &mut self,
+        result: Result<Vec<f64>, String>,
+        want: &dyn Fn(&[f64]) -> bool,
+        what: &str,
+    ) {
         match result {
-            Ok(v) if want(v) => {}
-            Ok(v) => self.push(format!("{what}: unexpected value {v}")),
+            Ok(v) if want(&v) => {}
+            Ok(v) => self.push(format!("{what}: unexpected value(s) {v:?}")),
             Err(problem) => self.push(problem),
         }
     }
@@ -107,7 +116,7 @@ fn every_component_type_exports_the_common_metrics() {
                         c,
                         &[("output", "_default")],
                     )
-                    .is_ok_and(|v| v > 0.0)
+                    .is_ok_and(|v| v.iter().sum::<f64>() > 0.0)
                 });
             written.then_some(families)
         },
@@ -115,8 +124,9 @@ fn every_component_type_exports_the_common_metrics() {
     let topo = api.topology();
 
     let mut problems = Problems::default();
-    let any = |_: f64| true;
-    let positive = |v: f64| v > 0.0;
+    let any = |_: &[f64]| true;
+    // Summed over shards: a shard may own no keys, the component must see events.
+    let positive = |v: &[f64]| v.iter().sum::<f64>() > 0.0;
     for c in &topology.components {
         let what = |m: &str| format!("{} {}: {m}", c.kind, c.id);
         problems.check(
@@ -149,7 +159,7 @@ fn every_component_type_exports_the_common_metrics() {
         );
         problems.check(
             value_of(&families, "sluice_component_failed", c, &[]),
-            &|v| v == 0.0,
+            &|v| v.iter().all(|v| *v == 0.0),
             &what("failed"),
         );
         let mailbox = [
@@ -167,12 +177,12 @@ fn every_component_type_exports_the_common_metrics() {
         } else {
             problems.check(
                 value_of(&families, "sluice_component_mailbox_depth", c, &[]),
-                &|v| (0.0..=MAILBOX_CAPACITY).contains(&v),
+                &|v| v.iter().all(|v| (0.0..=MAILBOX_CAPACITY).contains(v)),
                 &what("mailbox depth"),
             );
             problems.check(
                 value_of(&families, "sluice_component_mailbox_capacity", c, &[]),
-                &|v| v == MAILBOX_CAPACITY,
+                &|v| v.iter().all(|v| *v == MAILBOX_CAPACITY),
                 &what("mailbox capacity"),
             );
             problems.check(
