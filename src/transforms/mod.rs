@@ -6,6 +6,7 @@
 //! | `dedupe`  | drops repeats of an id field, remembering a bounded number       |
 //! | `enrich`  | adds, renames and derives fields                                 |
 //! | `route`   | sends events to named outputs by event name                      |
+//! | `sessionize` | groups each machine's events into sessions, with summaries    |
 //! | `chaos`   | test aid: panics on chosen events, to exercise supervision       |
 
 pub mod chaos;
@@ -13,6 +14,7 @@ pub mod dedupe;
 pub mod enrich;
 pub mod filter;
 pub mod route;
+pub mod sessionize;
 
 use crate::component::{Partitioner, Transform};
 
@@ -24,6 +26,7 @@ crate::component_configs! {
         Enrich(enrich::EnrichConfig) = "enrich",
         Route(route::RouteConfig) = "route",
         Chaos(chaos::ChaosConfig) = "chaos",
+        Sessionize(sessionize::SessionizeConfig) = "sessionize",
     }
 }
 
@@ -33,10 +36,11 @@ impl TransformConfig {
     /// default for transforms that scale with the machine.
     pub fn partitioning(&self, cores: usize) -> Option<(usize, Partitioner)> {
         // Dedupe is sharded only when its config asks: unsharded, it keeps
-        // one global memory of ids in arrival order.
-        let _ = cores;
+        // one global memory of ids in arrival order. Sessionize scales with
+        // the machine unless its config says otherwise.
         match self {
             TransformConfig::Dedupe(c) => c.partitioning(),
+            TransformConfig::Sessionize(c) => c.partitioning(cores),
             _ => None,
         }
     }
