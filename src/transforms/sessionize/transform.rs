@@ -50,6 +50,14 @@ impl Sessionize {
         }
     }
 
+    /// Sets the watermark-lag gauge: wall clock minus watermark.
+    fn report_lag(&self, watermark: i64) {
+        if watermark != i64::MIN {
+            let lag_ms = self.wall_ms.saturating_sub(watermark);
+            self.telemetry.watermark_lag(lag_ms as f64 / 1000.0);
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, SessionState> {
         // The state's methods check everything before they change anything an
         // event depends on, and a panic mid-way (a bug) leaves at worst one
@@ -78,17 +86,27 @@ pub fn unix_ms(time: SystemTime) -> i64 {
 
 impl Transform for Sessionize {
     fn transform(&mut self, event: &mut Event, out: &mut Outputs) -> Verdict {
+        let mut clock_read = false;
         if self.tick_interval.is_none() {
             self.events_since_clock += 1;
             if self.events_since_clock >= CLOCK_REFRESH {
                 self.events_since_clock = 0;
                 self.wall_ms = unix_ms(SystemTime::now());
+                clock_read = true;
             }
         }
         let wall_ms = self.wall_ms;
         let mut emitter = Emitter::new(out);
-        let arrival = self.state().accept(event, wall_ms, &mut emitter);
+        let (arrival, watermark) = {
+            let mut state = self.state();
+            let arrival = state.accept(event, wall_ms, &mut emitter);
+            (arrival, state.watermark_ms())
+        };
         emitter.report(&mut self.telemetry);
+        if clock_read {
+            // Without ticks, the lag is reported whenever the clock is read.
+            self.report_lag(watermark);
+        }
         match arrival {
             Arrival::Held => Verdict::Held,
             Arrival::Tagged => Verdict::Emit(DEFAULT_PORT),
@@ -120,10 +138,7 @@ impl Transform for Sessionize {
             state.watermark_ms()
         };
         emitter.report(&mut self.telemetry);
-        if watermark != i64::MIN {
-            let lag_ms = self.wall_ms.saturating_sub(watermark);
-            self.telemetry.watermark_lag(lag_ms as f64 / 1000.0);
-        }
+        self.report_lag(watermark);
     }
 }
 
