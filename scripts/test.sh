@@ -11,6 +11,8 @@ need_apt=()
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   need_apt+=(prometheus)
 fi
+# tests/top.rs: reads `sluice top` off a tmux pseudo-terminal.
+command -v tmux >/dev/null || need_apt+=(tmux)
 for pkg in "$@"; do need_apt+=("$pkg"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=()

@@ -1,4 +1,4 @@
-//! The command line: `sluice run | validate | graph | gen`.
+//! The command line: `sluice run | validate | graph | gen | top`.
 //!
 //! Flags are parsed by clap into [`Cli`]; each subcommand is a function that
 //! returns the process exit code, so `main.rs` only calls [`main`].
@@ -59,6 +59,18 @@ pub enum Command {
         #[arg(long)]
         duplicate_ratio: Option<f64>,
     },
+    /// Watch a running instance: per-component rates, mailbox fill, rejects, restarts.
+    Top {
+        /// The instance's API.
+        #[arg(long, default_value = "http://127.0.0.1:9598")]
+        url: String,
+        /// How often to poll it (`1s`, `500ms`).
+        #[arg(long, default_value = "1s", value_parser = crate::top::parse_interval)]
+        interval: Duration,
+        /// Print one plain-text snapshot (two polls `interval` apart) and exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -81,6 +93,17 @@ pub fn main() -> i32 {
             invalid_ratio,
             duplicate_ratio,
         } => gen(events, machines, seed, invalid_ratio, duplicate_ratio),
+        Command::Top {
+            url,
+            interval,
+            once,
+        } => {
+            if once {
+                crate::top::once(&url, interval)
+            } else {
+                crate::top::run(&url, interval)
+            }
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //!   into a running pipeline.
 //! * [`telemetry`] — every metric and log line a component emits.
 //! * [`api`] — `/health`, `/ready`, `/metrics`, `/topology`.
+//! * [`top`] — `sluice top`, a terminal view of a running instance's API.
 //! * [`ack`], [`event`], [`shutdown`] — the small types everything shares.
 //! * [`gen`] — deterministic synthetic Segment events (`sluice gen`).
 //! * [`cli`] — the command line; `main.rs` only calls it.
@@ -31,5 +32,6 @@ pub mod shutdown;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod top;
 pub mod topology;
 pub mod transforms;
