@@ -41,14 +41,6 @@ impl Shutdown {
 }
 
 impl ShutdownSignal {
-    /// A signal that never fires (tests, one-off runs).
-    pub fn never() -> ShutdownSignal {
-        let (tx, rx) = watch::channel(false);
-        // Keep the sender alive for the life of the process so `wait` pends forever.
-        std::mem::forget(tx);
-        ShutdownSignal { rx }
-    }
-
     /// True once shutdown was triggered.
     pub fn is_triggered(&self) -> bool {
         *self.rx.borrow()

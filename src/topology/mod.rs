@@ -162,11 +162,19 @@ pub async fn run(
                 None => break Ok(()),
             },
             _ = timeout => {
-                let waiting: Vec<&str> = config
+                // A component is still draining while any of its actors (one
+                // per shard) has not finished.
+                let waiting: Vec<&str> = status
                     .components
                     .iter()
+                    .filter(|c| {
+                        let done = finished
+                            .iter()
+                            .filter(|f| f.split('#').next() == Some(c.id.as_str()))
+                            .count();
+                        done < c.stats.len()
+                    })
                     .map(|c| c.id.as_str())
-                    .filter(|id| !finished.iter().any(|f| f.split('#').next() == Some(*id)))
                     .collect();
                 break Err(RunError::ShutdownTimeout(shutdown_timeout, waiting.join(", ")));
             }
