@@ -361,6 +361,9 @@ pub struct BuildContext<'a> {
     pub id: &'a str,
     pub engine: &'a EngineConfig,
     pub state: &'a StateStore,
+    /// Which shard of a sharded component this instance is (`None` when the
+    /// component runs as one actor); for telemetry labels.
+    pub shard: Option<usize>,
 }
 
 #[cfg(test)]

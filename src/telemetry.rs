@@ -532,12 +532,18 @@ impl SessionTelemetry {
     /// Registers the series of sessionize component `component_id`;
     /// `end_reasons` (all the reasons it may close a session for) start at
     /// zero so dashboards and alerts see them before the first close.
-    pub fn new(component_id: &str, end_reasons: &[&'static str]) -> Self {
-        let labels = vec![
+    /// A sharded sessionizer passes its `shard`, which labels every series
+    /// like the shard's other component series, so each shard's watermark
+    /// lag is its own series (the component's lag is their `max`).
+    pub fn new(component_id: &str, shard: Option<usize>, end_reasons: &[&'static str]) -> Self {
+        let mut labels = vec![
             Label::new("component_id", component_id.to_owned()),
             Label::new("component_type", "sessionize"),
             Label::new("component_kind", "transform"),
         ];
+        if let Some(shard) = shard {
+            labels.push(Label::new("shard", shard.to_string()));
+        }
         let mut telemetry = SessionTelemetry {
             open: metrics::gauge!("sluice_sessions_open", labels.clone()),
             watermark_lag: metrics::gauge!("sluice_watermark_lag_seconds", labels.clone()),
@@ -640,8 +646,8 @@ mod tests {
     #[test]
     fn sessions_open_adds_up_over_shards() {
         let text = rendered(|| {
-            let mut a = SessionTelemetry::new("s", &["timeout"]);
-            let mut b = SessionTelemetry::new("s", &["timeout"]);
+            let mut a = SessionTelemetry::new("s", None, &["timeout"]);
+            let mut b = SessionTelemetry::new("s", None, &["timeout"]);
             a.sessions_opened(3);
             b.sessions_opened(2);
             a.sessions_closed("timeout", 1);

@@ -191,6 +191,20 @@ fn every_component_type_exports_the_common_metrics() {
                 &what("processing time (batches timed)"),
             );
         }
+        if c.type_name == "sessionize" {
+            // Session series are per shard like the component's own: each
+            // shard has its own watermark, so one shared lag series would
+            // show whichever shard wrote last.
+            let shards = value_of(&families, "sluice_component_received_events_total", c, &[])
+                .map_or(0, |v| v.len());
+            for family in ["sluice_watermark_lag_seconds", "sluice_sessions_open"] {
+                problems.check(
+                    value_of(&families, family, c, &[]),
+                    &|v| v.len() == shards,
+                    &what(&format!("{family}: one series per shard ({shards})")),
+                );
+            }
+        }
         if c.kind == "sink" {
             problems.check(
                 value_of(

@@ -162,6 +162,7 @@ mod tests {
             id: "void",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         let events = vec![Event::default(); 10];
         let mut sink = config("rate = 1000000").build(&cx).unwrap();

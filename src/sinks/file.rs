@@ -628,6 +628,7 @@ mod tests {
             id: "orders",
             engine: &EngineConfig::default(),
             state: &StateStore::default(),
+            shard: None,
         };
         assert!(c.build(&cx).is_ok());
 

@@ -282,6 +282,7 @@ fn build(
                     id: &spec.id,
                     engine: env.engine,
                     state,
+                    shard: None,
                 };
                 let source = match source_config.build(&cx) {
                     Ok(source) => source,
@@ -335,6 +336,7 @@ fn build(
                     stats.push(telemetry.stats());
                     let factory = factory(
                         &spec.id,
+                        sharded.then_some(shard),
                         env.engine,
                         &shard_state,
                         transform_config.clone(),
@@ -384,9 +386,14 @@ fn build(
             ComponentConfig::Sink(sink_config) => {
                 let telemetry = ComponentTelemetry::new(&spec.id, &spec.type_name, kind, &ports);
                 stats.push(telemetry.stats());
-                let factory = factory(&spec.id, env.engine, state, sink_config.clone(), |c, cx| {
-                    c.build(cx)
-                });
+                let factory = factory(
+                    &spec.id,
+                    None,
+                    env.engine,
+                    state,
+                    sink_config.clone(),
+                    |c, cx| c.build(cx),
+                );
                 let started = start_runner(
                     &mut env,
                     id.clone(),
@@ -491,6 +498,7 @@ fn readers_of(
 /// A closure that builds a fresh instance of a component from its config.
 fn factory<C, T>(
     id: &str,
+    shard: Option<usize>,
     engine: &crate::config::EngineConfig,
     state: &Arc<StateStore>,
     config: C,
@@ -508,6 +516,7 @@ where
             id: &id,
             engine: &engine,
             state: &state,
+            shard,
         };
         build(&config, &cx)
     })

@@ -113,6 +113,7 @@ mod tests {
             id: "boom",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         let out = Outputs::new("boom".into(), c.outputs().into());
         (c.build(&cx).unwrap(), out)

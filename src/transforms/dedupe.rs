@@ -317,6 +317,7 @@ mod tests {
             id: "unique",
             engine: &engine,
             state,
+            shard: None,
         };
         config.build(&cx).unwrap()
     }
@@ -432,6 +433,7 @@ mod tests {
             id: "unique",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         assert!(c.build(&cx).is_err());
     }

@@ -418,6 +418,7 @@ mod tests {
             id: "enriched",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         let out = Outputs::new("enriched".into(), c.outputs().into());
         (c.build(&cx).unwrap(), out)

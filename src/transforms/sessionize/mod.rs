@@ -322,7 +322,7 @@ impl SessionizeConfig {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .set_rules(rules);
-        Ok(Box::new(Sessionize::new(cx.id, state)))
+        Ok(Box::new(Sessionize::new(cx.id, cx.shard, state)))
     }
 }
 

@@ -675,6 +675,7 @@ fn build(c: &SessionizeConfig, state: &StateStore) -> Box<dyn Transform> {
         id: "sessions",
         engine: &engine,
         state,
+        shard: None,
     };
     c.build(&cx).unwrap()
 }

@@ -35,15 +35,16 @@ pub struct Sessionize {
 }
 
 impl Sessionize {
-    /// A sessionizer of component `id` over `state`.
-    pub fn new(id: &str, state: Arc<Mutex<SessionState>>) -> Self {
+    /// A sessionizer of component `id` (shard `shard` of it, if sharded)
+    /// over `state`.
+    pub fn new(id: &str, shard: Option<usize>, state: Arc<Mutex<SessionState>>) -> Self {
         let lateness = {
             let guard = state.lock().unwrap_or_else(PoisonError::into_inner);
             guard.rules().lateness_ms
         };
         Sessionize {
             state,
-            telemetry: SessionTelemetry::new(id, &END_REASONS),
+            telemetry: SessionTelemetry::new(id, shard, &END_REASONS),
             tick_interval: tick_interval(lateness),
             wall_ms: unix_ms(SystemTime::now()),
             events_since_clock: 0,
