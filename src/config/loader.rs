@@ -727,6 +727,15 @@ impl<'d> Loader<'d, '_> {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
+        let api_problems = api.validate(&components);
+        if !api_problems.is_empty() {
+            let line = self.section_line("api").unwrap_or(1);
+            let item = self.document.get("api")?;
+            for problem in api_problems {
+                self.field_error("api", item, line, problem);
+            }
+            return None;
+        }
         Some(Config {
             file: file.to_owned(),
             engine,

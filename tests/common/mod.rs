@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod redis_server;
+
 /// The binary under test, built by cargo for the integration tests.
 pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
