@@ -868,7 +868,10 @@ impl<'d> Loader<'d, '_> {
         // address syntax`); an unknown field's value is beside the point.
         if let Some(text) = found.and_then(scalar_text) {
             let bare = text.trim_matches(['"', '\'']);
-            if !is_unknown_field && !message.contains(bare) {
+            // A URL's password never goes into a message.
+            let text = crate::sinks::redis::config::redacted(&text);
+            let bare = crate::sinks::redis::config::redacted(bare);
+            if !is_unknown_field && !message.contains(&bare) {
                 message = format!("{message} (got {text})");
             }
         }

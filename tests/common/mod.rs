@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http_receiver;
 pub mod redis_server;
 
 /// The binary under test, built by cargo for the integration tests.
