@@ -106,7 +106,12 @@ impl Sandbox {
 
     /// Starts `sluice run -c <topology>` in the sandbox, logging JSON to a pipe.
     pub fn spawn(&self, topology: &Path) -> Sluice {
-        Sluice::spawn(self.root(), topology)
+        Sluice::spawn(self.root(), topology, &[])
+    }
+
+    /// Like [`Sandbox::spawn`], with extra environment variables.
+    pub fn spawn_with_env(&self, topology: &Path, env: &[(&str, String)]) -> Sluice {
+        Sluice::spawn(self.root(), topology, env)
     }
 
     /// Runs a `sluice` subcommand in the sandbox to completion.
@@ -262,8 +267,9 @@ pub struct Sluice {
 }
 
 impl Sluice {
-    fn spawn(cwd: &Path, topology: &Path) -> Sluice {
+    fn spawn(cwd: &Path, topology: &Path, env: &[(&str, String)]) -> Sluice {
         let mut child = Command::new(SLUICE)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("run")
             .arg("-c")
             .arg(topology)
