@@ -429,3 +429,210 @@ fn counts_endpoint_needs_credentials_and_refuses_hostile_ids() {
     sluice.terminate();
     sluice.expect_success(Duration::from_secs(20));
 }
+
+/// The sink driven directly (no topology), so acknowledgements can be watched.
+mod sink_level {
+    use super::*;
+    use sluice::ack::{ack_channel, BatchStatus};
+    use sluice::component::{BuildContext, Sink, StateStore};
+    use sluice::config::{from_table, EngineConfig};
+    use sluice::event::Event;
+    use sluice::sinks::redis::RedisSinkConfig;
+
+    fn sink(url: &str, extra: &str) -> Box<dyn Sink> {
+        let config: RedisSinkConfig = from_table(
+            toml::from_str(&format!(
+                "url = \"{url}\"\nmode = \"counter\"\nkey = \"k:{{n}}\"\nrequest_timeout = \"300ms\"\n{extra}"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let state = StateStore::default();
+        let engine = EngineConfig::default();
+        let cx = BuildContext {
+            id: "c",
+            engine: &engine,
+            state: &state,
+        };
+        config.build(&cx).unwrap()
+    }
+
+    fn batch(from: u64, n: u64) -> Vec<Event> {
+        (from..from + n)
+            .map(|i| Event::from_json(&format!("{{\"n\":{i}}}")).unwrap())
+            .collect()
+    }
+
+    /// Polls the flush task along with ticks until `rx` resolves.
+    async fn settle(
+        sink: &mut Box<dyn Sink>,
+        rx: &mut tokio::sync::oneshot::Receiver<BatchStatus>,
+        within: Duration,
+    ) -> Option<BatchStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            sink.tick().await;
+            if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_millis(50), &mut *rx).await
+            {
+                return Some(status);
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_acknowledged_only_once_its_counts_are_in_redis() {
+        let port = free_port();
+        let mut sink = sink(&format!("redis://127.0.0.1:{port}"), "");
+        let (ack, mut rx) = ack_channel();
+        sink.write(&batch(0, 10)).await.unwrap();
+        sink.hold_ack(ack);
+        // Redis is not there: the batch stays unacknowledged, however long.
+        assert_eq!(
+            settle(&mut sink, &mut rx, Duration::from_secs(2)).await,
+            None
+        );
+        let redis = RedisServer::start_with(RedisOptions {
+            port: Some(port),
+            ..Default::default()
+        });
+        assert_eq!(
+            settle(&mut sink, &mut rx, Duration::from_secs(20)).await,
+            Some(BatchStatus::Delivered)
+        );
+        assert_eq!(redis.dump().counters.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn unwritten_counts_fail_their_batch_when_the_sink_goes_away() {
+        let port = free_port();
+        let mut sink = sink(&format!("redis://127.0.0.1:{port}"), "");
+        let (ack, rx) = ack_channel();
+        sink.write(&batch(0, 3)).await.unwrap();
+        sink.hold_ack(ack);
+        drop(sink);
+        assert_eq!(rx.await.unwrap(), BatchStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn the_pending_bound_stops_input_until_redis_is_back() {
+        let port = free_port();
+        let mut sink = sink(
+            &format!("redis://127.0.0.1:{port}"),
+            "max_pending_keys = 10\n",
+        );
+        // The first 10 keys fill a generation, which goes to the flush task;
+        // the next 10 fill the next one, and that write must wait.
+        sink.write(&batch(0, 10)).await.unwrap();
+        let second = batch(10, 10);
+        let mut write = sink.write(&second);
+        let blocked = tokio::time::timeout(Duration::from_secs(2), &mut write).await;
+        assert!(
+            blocked.is_err(),
+            "the write went through with the bound reached and Redis down"
+        );
+        let redis = RedisServer::start_with(RedisOptions {
+            port: Some(port),
+            ..Default::default()
+        });
+        tokio::time::timeout(Duration::from_secs(20), write)
+            .await
+            .expect("the write proceeds once Redis is back")
+            .unwrap();
+        sink.flush().await.unwrap();
+        // Both generations written, each counter once.
+        let dump = redis.dump();
+        assert_eq!(dump.counters.len(), 20);
+        assert!(dump.counters.values().all(|v| *v == 1), "{dump:?}");
+    }
+
+    /// A TCP proxy to Redis that, once, lets a transaction's `EXEC` through
+    /// but swallows Redis's reply and drops the connection: the flush was
+    /// applied and the sink cannot know. Its retry must not apply it again.
+    struct LostReplyProxy {
+        port: u16,
+        tripped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl LostReplyProxy {
+        fn start(redis_port: u16) -> LostReplyProxy {
+            use std::io::{Read, Write};
+            use std::net::{Shutdown, TcpListener, TcpStream};
+            use std::sync::atomic::{AtomicBool, Ordering};
+            use std::sync::Arc;
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let tripped = Arc::new(AtomicBool::new(false));
+            let armed = tripped.clone();
+            std::thread::spawn(move || {
+                for client in listener.incoming().flatten() {
+                    let server = TcpStream::connect(("127.0.0.1", redis_port)).unwrap();
+                    let swallow = Arc::new(AtomicBool::new(false));
+                    let (mut from_server, mut to_client) =
+                        (server.try_clone().unwrap(), client.try_clone().unwrap());
+                    let swallowing = swallow.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from_server.read(&mut buf) {
+                            if n == 0
+                                || (!swallowing.load(Ordering::SeqCst)
+                                    && to_client.write_all(&buf[..n]).is_err())
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    let armed = armed.clone();
+                    std::thread::spawn(move || {
+                        let (mut from_client, mut to_server) = (client, server);
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from_client.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            let exec = buf[..n].windows(4).any(|w| w == b"EXEC");
+                            if exec && !armed.swap(true, Ordering::SeqCst) {
+                                swallow.store(true, Ordering::SeqCst);
+                                let _ = to_server.write_all(&buf[..n]);
+                                std::thread::sleep(Duration::from_millis(300));
+                                // Both directions go down: the reply is lost.
+                                let _ = from_client.shutdown(Shutdown::Both);
+                                let _ = to_server.shutdown(Shutdown::Both);
+                                break;
+                            }
+                            if to_server.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            LostReplyProxy { port, tripped }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_whose_reply_was_lost_is_not_applied_twice() {
+        let redis = RedisServer::start();
+        let proxy = LostReplyProxy::start(redis.port);
+        let mut sink = sink(&format!("redis://127.0.0.1:{}", proxy.port), "");
+        let (ack, mut rx) = ack_channel();
+        sink.write(&batch(0, 5)).await.unwrap();
+        sink.write(&batch(0, 5)).await.unwrap();
+        sink.hold_ack(ack);
+        assert_eq!(
+            settle(&mut sink, &mut rx, Duration::from_secs(20)).await,
+            Some(BatchStatus::Delivered)
+        );
+        assert!(
+            proxy.tripped.load(std::sync::atomic::Ordering::SeqCst),
+            "the reply was never lost"
+        );
+        let dump = redis.dump();
+        assert_eq!(dump.counters.len(), 5);
+        assert!(
+            dump.counters.values().all(|v| *v == 2),
+            "applied twice? {dump:?}"
+        );
+    }
+}

@@ -99,10 +99,13 @@ impl RedisSink {
         self.in_flight.as_ref().is_some_and(|h| !h.is_finished())
     }
 
-    /// Waits for the flush in flight, if any.
+    /// Waits for the flush in flight, if any. Cancel-safe: the handle is
+    /// let go only once the task is done.
     async fn wait_in_flight(&mut self) {
-        if let Some(handle) = self.in_flight.take() {
-            if let Err(err) = handle.await {
+        if let Some(handle) = self.in_flight.as_mut() {
+            let outcome = handle.await;
+            self.in_flight = None;
+            if let Err(err) = outcome {
                 // The task's held acknowledgements were dropped with it and
                 // recorded Failed; the counts of that generation are lost.
                 crate::telemetry::sink_background_error(
