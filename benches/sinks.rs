@@ -28,6 +28,10 @@ use sluice::gen::{generate, GenOptions};
 use sluice::sinks::http::HttpSinkConfig;
 use sluice::sinks::redis::RedisSinkConfig;
 
+/// The allocator `sluice run` uses, so events are laid out as in the service.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let n: u64 = std::env::var("SLUICE_BENCH_EVENTS")
         .ok()
