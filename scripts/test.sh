@@ -6,13 +6,17 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # Servers the integration tests start, installed only when missing; later
-# connectors add theirs here (redis-server, ...).
+# connectors add theirs here.
 # tests/dashboards.rs: a real Prometheus, and promtool for the alert rules.
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   need_apt+=(prometheus)
 fi
 # tests/top.rs: reads `sluice top` off a tmux pseudo-terminal.
 command -v tmux >/dev/null || need_apt+=(tmux)
+# tests/redis.rs and the observability tests: a real redis-server (with TLS),
+# and openssl to make the TLS test's certificates.
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v openssl >/dev/null || need_apt+=(openssl)
 for pkg in "$@"; do need_apt+=("$pkg"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=()

@@ -1,8 +1,16 @@
 //! The operator's HTTP API: `GET /health` (the process is alive), `GET /ready`
-//! (the topology is running and no component failed), `GET /metrics`
-//! (Prometheus text), `GET /topology` (components, edges and live counters as
-//! JSON). Served by actix-web on one worker; it never touches the data path.
-//! Every request is counted and timed by route pattern (`sluice_http_*`).
+//! (the topology is running and no component failed or is degraded),
+//! `GET /metrics` (Prometheus text), `GET /topology` (components, edges and
+//! live counters as JSON). Served by actix-web on one worker; it never touches
+//! the data path. Every request is counted and timed by route pattern
+//! (`sluice_http_*`).
+//!
+//! With `[api] counts = { sink = "<id>" }` it also answers
+//! `GET /v1/counts/{userId}` with `{"userId": ..., "counts": {"Page Viewed": 12}}`,
+//! read live (`HGETALL`) from that `hash_counter` redis sink's hash; it needs
+//! credentials from `[api.auth]` (401 without them), refuses a malformed or
+//! over-long id (400), answers 404 for a user with no counts and 503 when
+//! Redis does not answer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +22,21 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::auth::{AuthError, Credentials};
+use crate::sinks::redis::counts::{check_user_id, CountsReader};
 use crate::topology::status::TopologyStatus;
 
 struct ApiState {
     status: Arc<TopologyStatus>,
     metrics: PrometheusHandle,
+    counts: Option<CountsEndpoint>,
+}
+
+/// What `GET /v1/counts/{userId}` needs.
+#[derive(Clone)]
+pub struct CountsEndpoint {
+    pub reader: Arc<CountsReader>,
+    pub credentials: Credentials,
 }
 
 /// Binds `addr` and serves the API on the current actix system until the
@@ -27,8 +45,13 @@ pub fn serve(
     addr: SocketAddr,
     status: Arc<TopologyStatus>,
     metrics: PrometheusHandle,
+    counts: Option<CountsEndpoint>,
 ) -> std::io::Result<ServerHandle> {
-    let state = web::Data::new(ApiState { status, metrics });
+    let state = web::Data::new(ApiState {
+        status,
+        metrics,
+        counts,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(record_request))
@@ -37,6 +60,7 @@ pub fn serve(
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text))
             .route("/topology", web::get().to(topology))
+            .route("/v1/counts/{user_id}", web::get().to(user_counts))
     })
     .workers(1)
     .disable_signals()
@@ -78,13 +102,23 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// 200 while the topology runs with no failed and no degraded component;
+/// 503 otherwise. A degraded component (a sink that cannot reach its
+/// destination, and buffers and retries meanwhile) keeps the service running
+/// but not ready: it cannot deliver what it takes in.
 async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let failures = state.status.failures();
+    let degraded = state.status.degraded();
+    let ready = state.status.is_ready() && degraded.is_empty();
     let body = serde_json::json!({
-        "ready": state.status.is_ready(),
+        "ready": ready,
         "failed_components": failures.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "degraded_components": degraded
+            .iter()
+            .map(|(id, why)| serde_json::json!({ "component_id": id, "reason": why }))
+            .collect::<Vec<_>>(),
     });
-    if state.status.is_ready() {
+    if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
@@ -99,4 +133,48 @@ async fn metrics_text(state: web::Data<ApiState>) -> HttpResponse {
 
 async fn topology(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().json(state.status.to_json())
+}
+
+/// `GET /v1/counts/{userId}`: see the module doc.
+async fn user_counts(
+    state: web::Data<ApiState>,
+    request: actix_web::HttpRequest,
+    user_id: web::Path<String>,
+) -> HttpResponse {
+    let Some(counts) = &state.counts else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({ "error": "the counts endpoint is not configured" }));
+    };
+    let header = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if let Err(err) = counts.credentials.check(header) {
+        let message = match err {
+            AuthError::Missing => "credentials required",
+            AuthError::Malformed | AuthError::Invalid => "invalid credentials",
+        };
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Basic realm=\"sluice\", Bearer"))
+            .json(serde_json::json!({ "error": message }));
+    }
+    let user_id = user_id.into_inner();
+    if let Err(problem) = check_user_id(&user_id) {
+        return HttpResponse::BadRequest().json(serde_json::json!({ "error": problem }));
+    }
+    match counts.reader.counts(&user_id).await {
+        Ok(Some(by_event)) => {
+            HttpResponse::Ok().json(serde_json::json!({ "userId": user_id, "counts": by_event }))
+        }
+        Ok(None) => HttpResponse::NotFound()
+            .json(serde_json::json!({ "userId": user_id, "error": "no counts for this user" })),
+        Err(err) => {
+            crate::telemetry::sink_background_error(
+                "api",
+                &format!("reading counts failed: {err}"),
+            );
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "error": "the counts store is unavailable" }))
+        }
+    }
 }

@@ -11,7 +11,10 @@
 //!   [`Outputs::push`]. Because the event is lent (`&mut`), an event whose
 //!   processing panicked is still there to retry.
 //! * A **sink** writes a batch it is lent and reports success or an error; the
-//!   engine acknowledges the batch on success.
+//!   engine acknowledges the batch on success — unless the sink keeps the
+//!   acknowledgement ([`Sink::hold_ack`]) to settle it once buffered data is
+//!   really written. It may refuse single events ([`Sink::take_rejected`]),
+//!   which go to its `rejected` output.
 //! * A **source** runs until its input ends or shutdown is signalled, pushing
 //!   batches through a [`SourceSender`] that waits for room downstream.
 //!
@@ -110,6 +113,17 @@ impl SinkError {
     }
 }
 
+/// An event a sink refused for good (an HTTP 400, a key field missing), to
+/// be sent to its `rejected` output.
+#[derive(Debug)]
+pub struct SinkRejection {
+    pub event: Event,
+    /// Bounded, machine-readable reason (a metric label).
+    pub reason: &'static str,
+    /// Why, for a person.
+    pub message: String,
+}
+
 /// A component that writes events somewhere.
 pub trait Sink: Send + 'static {
     /// Writes `events`. Success means they are handed to the destination (for
@@ -119,6 +133,67 @@ pub trait Sink: Send + 'static {
     /// Flushes anything buffered; called at shutdown and end of input.
     fn flush(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Called after each successful [`Sink::write`] with that batch's
+    /// acknowledgement. The default drops it, so the batch counts as
+    /// delivered as soon as `write` returns. A sink whose `write` only
+    /// buffers (the `redis` sink sums counts and writes them on a timer) keeps
+    /// the handle until the data is really written, and records
+    /// [`crate::ack::BatchStatus::Failed`] on it if that never happens.
+    fn hold_ack(&mut self, _ack: Ack) {}
+
+    /// Events the last [`Sink::write`] refused for good, each with its reason;
+    /// the engine sends them to the sink's `rejected` output and records
+    /// `Rejected` on the batch. Called after every successful write.
+    fn take_rejected(&mut self) -> Vec<SinkRejection> {
+        Vec::new()
+    }
+
+    /// How often the engine should call [`Sink::tick`], if at all.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Time-driven work (a periodic flush), run between batches.
+    fn tick(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The name, in the [`StateStore`], of a component's [`ComponentHealth`].
+pub const HEALTH_STATE: &str = "health";
+
+/// Whether a running component can reach what it depends on. A sink whose
+/// destination is unreachable (Redis down) marks itself degraded here while it
+/// keeps buffering and retrying; `/ready` and `/topology` show it. Kept in the
+/// [`StateStore`] under [`HEALTH_STATE`], so it outlives a restart of the
+/// component and the topology can read it.
+#[derive(Debug, Default)]
+pub struct ComponentHealth {
+    degraded: std::sync::Mutex<Option<String>>,
+}
+
+impl ComponentHealth {
+    /// Marks the component degraded for `reason` (a sentence for a person).
+    /// Returns true when it was healthy before.
+    pub fn set_degraded(&self, reason: String) -> bool {
+        let mut slot = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        slot.replace(reason).is_none()
+    }
+
+    /// Marks the component healthy again; returns true when it was degraded.
+    pub fn set_healthy(&self) -> bool {
+        let mut slot = self.degraded.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take().is_some()
+    }
+
+    /// Why the component is degraded, if it is.
+    pub fn degraded(&self) -> Option<String> {
+        self.degraded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -364,6 +439,14 @@ pub struct BuildContext<'a> {
     /// Which shard of a sharded component this instance is (`None` when the
     /// component runs as one actor); for telemetry labels.
     pub shard: Option<usize>,
+}
+
+impl BuildContext<'_> {
+    /// This component's health, shared with `/ready`.
+    pub fn health(&self) -> Arc<ComponentHealth> {
+        self.state
+            .get_or_insert(self.id, HEALTH_STATE, ComponentHealth::default)
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@
 //! * [`topology`] — actors, edges, supervision, shutdown: turns a `Config`
 //!   into a running pipeline.
 //! * [`telemetry`] — every metric and log line a component emits.
-//! * [`api`] — `/health`, `/ready`, `/metrics`, `/topology`.
+//! * [`api`] — `/health`, `/ready`, `/metrics`, `/topology`, `/v1/counts/{userId}`.
+//! * [`auth`] — Basic/Bearer credentials of the data endpoints.
 //! * [`top`] — `sluice top`, a terminal view of a running instance's API.
 //! * [`ack`], [`event`], [`shutdown`] — the small types everything shares.
 //! * [`gen`] — deterministic synthetic Segment events (`sluice gen`).
@@ -23,6 +24,7 @@
 
 pub mod ack;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod component;
 pub mod config;

@@ -493,6 +493,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A sink's destination failed (Redis down, an endpoint refusing): logged
+/// once when the component turns degraded, then every tenth retry.
+pub fn destination_failing(component_id: &str, reason: &str, newly: bool, attempt: u32) {
+    if newly {
+        tracing::warn!(
+            component_id,
+            "destination unreachable, buffering and retrying: {reason}"
+        );
+    } else if attempt % 10 == 9 {
+        tracing::warn!(component_id, attempt, "destination still failing: {reason}");
+    } else {
+        tracing::debug!(component_id, attempt, "destination still failing: {reason}");
+    }
+}
+
+/// A degraded sink's destination answers again.
+pub fn destination_restored(component_id: &str, down_for: Duration) {
+    tracing::info!(
+        component_id,
+        down_ms = down_for.as_millis() as u64,
+        "destination reachable"
+    );
+}
+
+/// Trouble in a sink's background work that does not crash the component.
+pub fn sink_background_error(component_id: &str, message: &str) {
+    tracing::error!(component_id, "{message}");
+}
+
 /// Process-level series that belong to no component.
 pub fn topology_ready(ready: bool) {
     metrics::gauge!("sluice_topology_ready").set(if ready { 1.0 } else { 0.0 });

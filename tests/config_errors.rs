@@ -849,3 +849,85 @@ type = "blackhole"
         assert!(line.starts_with(&format!("topology.toml:{}: ", error.line.unwrap())));
     }
 }
+
+/// needs component fields: the redis and http sinks' own checks, and the
+/// counts endpoint's (its sink must be a fitting redis sink, and it must be
+/// protected), all reported at once.
+#[test]
+fn redis_http_and_counts_endpoint_mistakes() {
+    let text = "\
+[api]
+counts = { sink = \"impressions\" }
+auth = { write_keys = [\"${EMPTY}\"] }
+
+[sources.in]
+type = \"file\"
+path = \"in.ndjson\"
+
+[sinks.impressions]
+type = \"redis\"
+inputs = [\"in\"]
+url = \"http://u:hunter2@h\"
+mode = \"counter\"
+key = \"{date}:{page\"
+
+[sinks.drain]
+type = \"http\"
+inputs = [\"in\"]
+uri = \"ftp://x\"
+concurrency = 0
+";
+    let errors = errors(text);
+    let url = find(
+        &errors,
+        "is not a redis:// or rediss:// URL",
+        12,
+        Some("sinks.impressions"),
+        Some("url"),
+    );
+    assert!(
+        !url.message.contains("hunter2"),
+        "the password is redacted: {}",
+        url.message
+    );
+    find(
+        &errors,
+        "no closing",
+        14,
+        Some("sinks.impressions"),
+        Some("key"),
+    );
+    find(
+        &errors,
+        "is not http:// or https://",
+        19,
+        Some("sinks.drain"),
+        Some("uri"),
+    );
+    find(
+        &errors,
+        "concurrency is 0",
+        20,
+        Some("sinks.drain"),
+        Some("concurrency"),
+    );
+    // The api's checks need the components loaded: reported once they are.
+    let fixed = text
+        .replace("http://u:hunter2@h", "redis://h")
+        .replace("{date}:{page", "{date}")
+        .replace("ftp://x", "http://x")
+        .replace("concurrency = 0", "");
+    let errors = self::errors(&fixed);
+    assert_eq!(errors.len(), 2, "{}", ConfigErrors(errors.clone()));
+    assert!(errors
+        .iter()
+        .any(|e| e.message.contains("write_keys[0] is empty")));
+    assert!(errors.iter().any(|e| e.message.contains(
+        "counts.sink \"impressions\" cannot serve counts: it is not a hash_counter sink"
+    )));
+    let good = fixed.replace("${EMPTY}", "wk").replace(
+        "mode = \"counter\"\nkey = \"{date}\"",
+        "mode = \"hash_counter\"\nkey = \"counts:{userId}\"\nfield = \"{event}\"",
+    );
+    loaded(&good);
+}

@@ -727,6 +727,15 @@ impl<'d> Loader<'d, '_> {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
+        let api_problems = api.validate(&components);
+        if !api_problems.is_empty() {
+            let line = self.section_line("api").unwrap_or(1);
+            let item = self.document.get("api")?;
+            for problem in api_problems {
+                self.field_error("api", item, line, problem);
+            }
+            return None;
+        }
         Some(Config {
             file: file.to_owned(),
             engine,
@@ -859,7 +868,10 @@ impl<'d> Loader<'d, '_> {
         // address syntax`); an unknown field's value is beside the point.
         if let Some(text) = found.and_then(scalar_text) {
             let bare = text.trim_matches(['"', '\'']);
-            if !is_unknown_field && !message.contains(bare) {
+            // A URL's password never goes into a message.
+            let text = crate::sinks::redis::config::redacted(&text);
+            let bare = crate::sinks::redis::config::redacted(bare);
+            if !is_unknown_field && !message.contains(&bare) {
                 message = format!("{message} (got {text})");
             }
         }

@@ -213,6 +213,11 @@ pub struct ApiConfig {
     pub enabled: bool,
     /// Address for `/health`, `/ready`, `/metrics`, `/topology`.
     pub listen: SocketAddr,
+    /// `counts = { sink = "user_counts" }`: serve `GET /v1/counts/{userId}`
+    /// from that `hash_counter` redis sink's hashes.
+    pub counts: Option<CountsApiConfig>,
+    /// Credentials the data endpoints (`/v1/...`) accept; required with `counts`.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for ApiConfig {
@@ -220,7 +225,53 @@ impl Default for ApiConfig {
         ApiConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9598)),
+            counts: None,
+            auth: crate::auth::AuthConfig::default(),
         }
+    }
+}
+
+/// `[api] counts = { sink = "<id>" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountsApiConfig {
+    /// The id of a `redis` sink with `mode = "hash_counter"` and a key
+    /// template whose only placeholder is `{userId}`.
+    pub sink: String,
+}
+
+impl ApiConfig {
+    /// Checks that need the components: the counts sink exists and fits,
+    /// and the endpoint is protected.
+    pub fn validate(&self, components: &[ComponentSpec]) -> Vec<FieldError> {
+        let mut errors = self.auth.validate("auth.");
+        let Some(counts) = &self.counts else {
+            return errors;
+        };
+        if self.auth.is_empty() {
+            errors.push(FieldError::new(
+                "auth",
+                "counts is served, so auth needs at least one of write_keys or bearer_tokens",
+            ));
+        }
+        let sink = components.iter().find(|c| c.id == counts.sink);
+        let problem = match sink.map(|c| &c.config) {
+            None => Some("there is no such sink".to_owned()),
+            Some(ComponentConfig::Sink(crate::sinks::SinkConfig::Redis(redis))) => {
+                crate::sinks::redis::counts::check_sink(redis).err()
+            }
+            Some(_) => Some("it is not a redis sink".to_owned()),
+        };
+        if let Some(problem) = problem {
+            errors.push(FieldError::new(
+                "counts.sink",
+                format!(
+                    "counts.sink \"{}\" cannot serve counts: {problem}",
+                    counts.sink
+                ),
+            ));
+        }
+        errors
     }
 }
 

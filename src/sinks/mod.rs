@@ -5,10 +5,14 @@
 //! | `file`      | NDJSON files, paths templated by event fields and event time    |
 //! | `console`   | NDJSON on standard output                                       |
 //! | `blackhole` | counts and discards; `rate` makes it a deliberately slow sink   |
+//! | `http`      | POSTs events (json, json_array, ndjson) with retries and backoff  |
+//! | `redis`     | INCRBY / HINCRBY counters from key templates, pre-aggregated     |
 
 pub mod blackhole;
 pub mod console;
 pub mod file;
+pub mod http;
+pub mod redis;
 
 use crate::component::Sink;
 
@@ -18,5 +22,7 @@ crate::component_configs! {
         File(file::FileSinkConfig) = "file",
         Console(console::ConsoleConfig) = "console",
         Blackhole(blackhole::BlackholeConfig) = "blackhole",
+        Redis(redis::RedisSinkConfig) = "redis",
+        Http(http::HttpSinkConfig) = "http",
     }
 }

@@ -36,7 +36,9 @@ use std::time::Duration;
 use actix::{Actor, Arbiter};
 use tokio::sync::mpsc;
 
-use crate::component::{BuildContext, Outputs, SourceContext, SourceSender, StateStore};
+use crate::component::{
+    BuildContext, ComponentHealth, Outputs, SourceContext, SourceSender, StateStore, HEALTH_STATE,
+};
 use crate::config::{graph, ComponentConfig, ComponentKind, ComponentSpec, Config};
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, ComponentTelemetry};
@@ -103,8 +105,16 @@ pub async fn run(
         }
     };
 
+    let counts = match counts_endpoint(&config) {
+        Ok(counts) => counts,
+        Err(error) => {
+            stopper.trigger();
+            stop_arbiters(arbiters);
+            return Err(RunError::Build(vec![format!("api.counts: {error}")]));
+        }
+    };
     let api = if config.api.enabled {
-        match crate::api::serve(config.api.listen, status.clone(), metrics) {
+        match crate::api::serve(config.api.listen, status.clone(), metrics, counts) {
             Ok(server) => Some(server),
             Err(error) => {
                 stopper.trigger();
@@ -190,6 +200,24 @@ pub async fn run(
         Ok(()) => Err(RunError::Failed(failed)),
         Err(err) => Err(err),
     }
+}
+
+/// The counts endpoint's reader and credentials, when `[api] counts` is set.
+fn counts_endpoint(config: &Config) -> Result<Option<crate::api::CountsEndpoint>, String> {
+    let Some(counts) = &config.api.counts else {
+        return Ok(None);
+    };
+    let redis = match config.component(&counts.sink).map(|c| &c.config) {
+        Some(ComponentConfig::Sink(crate::sinks::SinkConfig::Redis(redis))) => redis,
+        // Validation checked this; a Config built by hand may not have been.
+        _ => return Err(format!("\"{}\" is not a redis sink", counts.sink)),
+    };
+    let reader =
+        crate::sinks::redis::counts::CountsReader::new(redis).map_err(|e| e.to_string())?;
+    Ok(Some(crate::api::CountsEndpoint {
+        reader,
+        credentials: crate::auth::Credentials::new(&config.api.auth),
+    }))
 }
 
 fn stop_arbiters(arbiters: Vec<Arbiter>) {
@@ -418,7 +446,11 @@ fn build(
                 }
             }
         }
-        statuses.insert(spec.id.clone(), ComponentStatus::new(spec, ports, stats));
+        let health = state.get_or_insert(&spec.id, HEALTH_STATE, ComponentHealth::default);
+        statuses.insert(
+            spec.id.clone(),
+            ComponentStatus::new(spec, ports, stats, health),
+        );
     }
     if !errors.is_empty() {
         return Err(errors);

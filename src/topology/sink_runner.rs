@@ -7,6 +7,12 @@
 //! time and those that still fail go to the sink's `rejected` output with
 //! reason `poison` (a panic) or `write_failed` (an error), and the batch's
 //! acknowledgement records `Rejected`.
+//!
+//! After a successful write the sink is handed the batch's acknowledgement
+//! ([`Sink::hold_ack`]: a sink that only buffered keeps it until its data is
+//! written) and asked for the events it refused ([`Sink::take_rejected`]),
+//! which go to `rejected`. A sink with a `tick_interval` is ticked between
+//! batches (the `redis` sink flushes its sums on the tick).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -56,7 +62,10 @@ impl Runner for SinkRunner {
         let mut attempts = 0;
         loop {
             let Err(failure) = self.write(&events).await else {
-                self.supervised.telemetry.events_sent(0, events.len());
+                let rejected = self.settle(&ack);
+                self.supervised
+                    .telemetry
+                    .events_sent(0, events.len() - rejected);
                 break;
             };
             self.supervised
@@ -83,6 +92,24 @@ impl Runner for SinkRunner {
             &ack,
         )
         .await;
+    }
+
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.supervised.instance.tick_interval()
+    }
+
+    /// The sink's time-driven work (a periodic flush); it reports its own
+    /// trouble (a buffering sink keeps retrying), so nothing here can crash.
+    async fn tick(&mut self) {
+        if self.supervised.is_failed() {
+            return;
+        }
+        let sink = &mut self.supervised.instance;
+        if let Err(payload) = AssertUnwindSafe(sink.tick()).catch_unwind().await {
+            let message = format!("panicked in tick: {}", panic_message(payload.as_ref()));
+            self.supervised.telemetry.error("panic", &message);
+            self.supervised.recover(&message).await;
+        }
     }
 
     /// All inputs ended: flush, then tell readers of `rejected` we are done.
@@ -112,6 +139,23 @@ impl Runner for SinkRunner {
 }
 
 impl SinkRunner {
+    /// After a successful write: hands the sink the batch's acknowledgement
+    /// (a buffering sink keeps it until its data is written) and sends the
+    /// events it refused to `rejected`. Returns how many it refused.
+    fn settle(&mut self, ack: &Ack) -> usize {
+        let sink = &mut self.supervised.instance;
+        sink.hold_ack(ack.clone());
+        let rejected = sink.take_rejected();
+        if !rejected.is_empty() {
+            ack.update(BatchStatus::Rejected);
+        }
+        let count = rejected.len();
+        for r in rejected {
+            self.outputs.reject(r.event, r.reason, r.message);
+        }
+        count
+    }
+
     /// One write attempt, with panics caught, reported as one sink request.
     async fn write(&mut self, events: &[Event]) -> Result<(), WriteFailure> {
         let sink = &mut self.supervised.instance;
@@ -145,7 +189,10 @@ impl SinkRunner {
         let total = events.len();
         for (done, event) in events.into_iter().enumerate() {
             match self.write(std::slice::from_ref(&event)).await {
-                Ok(()) => self.supervised.telemetry.events_sent(0, 1),
+                Ok(()) => {
+                    let rejected = self.settle(ack);
+                    self.supervised.telemetry.events_sent(0, 1 - rejected);
+                }
                 Err(failure) => {
                     self.supervised
                         .telemetry

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use crate::component::ComponentHealth;
 use crate::config::ComponentSpec;
 use crate::telemetry::{ComponentStats, RunState};
 
@@ -19,6 +20,8 @@ pub struct ComponentStatus {
     pub outputs: Vec<String>,
     /// One entry per actor: a sharded component has one per shard.
     pub stats: Vec<Arc<ComponentStats>>,
+    /// Whether it reaches what it depends on (a sink's destination).
+    pub health: Arc<ComponentHealth>,
 }
 
 impl ComponentStatus {
@@ -26,8 +29,10 @@ impl ComponentStatus {
         spec: &ComponentSpec,
         outputs: Vec<String>,
         stats: Vec<Arc<ComponentStats>>,
+        health: Arc<ComponentHealth>,
     ) -> Self {
         ComponentStatus {
+            health,
             id: spec.id.clone(),
             kind: spec.kind.as_str(),
             type_name: spec.type_name.clone(),
@@ -83,6 +88,7 @@ impl ComponentStatus {
             "rejected_events": self.total(|s| &s.rejected),
             "errors": self.total(|s| &s.errors),
             "restarts": self.total(|s| &s.restarts),
+            "degraded": self.health.degraded(),
             // Per shard, the fullest one: each shard has its own bounded inbox.
             "mailbox": {
                 "depth": gauge(|s| &s.mailbox_depth),
@@ -126,6 +132,14 @@ impl TopologyStatus {
         }
     }
 
+    /// Components that run but cannot reach their destination, with why.
+    pub fn degraded(&self) -> Vec<(String, String)> {
+        self.components
+            .iter()
+            .filter_map(|c| c.health.degraded().map(|why| (c.id.clone(), why)))
+            .collect()
+    }
+
     pub fn failures(&self) -> Vec<(String, String)> {
         self.failures
             .lock()
@@ -149,6 +163,7 @@ impl TopologyStatus {
             .collect();
         json!({
             "ready": self.is_ready(),
+            "degraded": self.degraded().iter().map(|(id, why)| json!({"component_id": id, "reason": why})).collect::<Vec<_>>(),
             "failures": self.failures().iter().map(|(id, why)| json!({"component_id": id, "reason": why})).collect::<Vec<_>>(),
             "components": self.components.iter().map(ComponentStatus::to_json).collect::<Vec<_>>(),
             "edges": edges,

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http_receiver;
+pub mod redis_server;
+
 /// The binary under test, built by cargo for the integration tests.
 pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
@@ -103,7 +106,12 @@ impl Sandbox {
 
     /// Starts `sluice run -c <topology>` in the sandbox, logging JSON to a pipe.
     pub fn spawn(&self, topology: &Path) -> Sluice {
-        Sluice::spawn(self.root(), topology)
+        Sluice::spawn(self.root(), topology, &[])
+    }
+
+    /// Like [`Sandbox::spawn`], with extra environment variables.
+    pub fn spawn_with_env(&self, topology: &Path, env: &[(&str, String)]) -> Sluice {
+        Sluice::spawn(self.root(), topology, env)
     }
 
     /// Runs a `sluice` subcommand in the sandbox to completion.
@@ -259,8 +267,9 @@ pub struct Sluice {
 }
 
 impl Sluice {
-    fn spawn(cwd: &Path, topology: &Path) -> Sluice {
+    fn spawn(cwd: &Path, topology: &Path, env: &[(&str, String)]) -> Sluice {
         let mut child = Command::new(SLUICE)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg("run")
             .arg("-c")
             .arg(topology)

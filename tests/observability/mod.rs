@@ -38,10 +38,13 @@ pub struct Component {
     pub type_name: &'static str,
 }
 
-/// A topology with one component of every type, and what is in it.
+/// A topology with one component of every type, and what is in it, with
+/// the servers its sinks write to (stopped when it is dropped).
 pub struct EveryType {
     pub toml: String,
     pub components: Vec<Component>,
+    pub redis: Option<super::common::redis_server::RedisServer>,
+    pub receiver: Option<super::common::http_receiver::Receiver>,
 }
 
 impl EveryType {
@@ -67,7 +70,12 @@ pub fn all_types() -> Vec<(&'static str, &'static str)> {
 /// output the next transform in the chain reads, as a suffix of its id (`""`
 /// for the bare id). A type with no entry here fails the test that needs it:
 /// give it a config that makes it emit events, and reject some if it can.
-fn config_of(kind: &str, type_name: &str, sharded: bool) -> (String, Vec<&'static str>) {
+fn config_of(
+    kind: &str,
+    type_name: &str,
+    sharded: bool,
+    servers: &mut Servers,
+) -> (String, Vec<&'static str>) {
     let body = match (kind, type_name) {
         ("source", "file") => {
             format!("path = \"{INPUT}\"\nat_end = \"follow\"\npoll_interval = \"50ms\"\n")
@@ -93,6 +101,25 @@ fn config_of(kind: &str, type_name: &str, sharded: bool) -> (String, Vec<&'stati
         ("sink", "file") => "path = \"out/{type}.ndjson\"\n".to_owned(),
         ("sink", "console") => "target = \"stdout\"\n".to_owned(),
         ("sink", "blackhole") => String::new(),
+        ("sink", "redis") => {
+            let redis = servers
+                .redis
+                .get_or_insert_with(super::common::redis_server::RedisServer::start);
+            format!(
+                "url = \"{}\"\nmode = \"hash_counter\"\nkey = \"counts:{{anonymousId}}\"\n\
+                 field = \"{{event}}\"\nflush_interval = \"100ms\"\n",
+                redis.url()
+            )
+        }
+        ("sink", "http") => {
+            let receiver = servers
+                .receiver
+                .get_or_insert_with(super::common::http_receiver::Receiver::ok);
+            format!(
+                "uri = \"{}\"\nencoding = \"ndjson\"\n",
+                receiver.url("/events")
+            )
+        }
         (kind, other) => panic!(
             "the observability tests have no config for {kind} type \"{other}\": add one to \
              `config_of` in tests/observability/mod.rs so the metrics, compliance and \
@@ -100,6 +127,13 @@ fn config_of(kind: &str, type_name: &str, sharded: bool) -> (String, Vec<&'stati
         ),
     };
     (body, vec![""])
+}
+
+/// The servers the sinks of the topology write to, started on demand.
+#[derive(Default)]
+struct Servers {
+    redis: Option<super::common::redis_server::RedisServer>,
+    receiver: Option<super::common::http_receiver::Receiver>,
 }
 
 /// The id a component of `type_name` gets: the type for transforms, the type
@@ -121,11 +155,12 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
          backoff = { initial = \"10ms\", max = \"50ms\" }\n",
     );
     let mut components = Vec::new();
+    let mut servers = Servers::default();
     let mut upstream: Vec<String> = Vec::new();
     let mut last_transform: Vec<String> = Vec::new();
     for (kind, type_name) in all_types() {
         let id = id_of(kind, type_name);
-        let (body, next_inputs) = config_of(kind, type_name, sharded);
+        let (body, next_inputs) = config_of(kind, type_name, sharded, &mut servers);
         let section = match kind {
             "source" => "sources",
             "transform" => "transforms",
@@ -159,7 +194,12 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
             type_name,
         });
     }
-    EveryType { toml, components }
+    EveryType {
+        toml,
+        components,
+        redis: servers.redis,
+        receiver: servers.receiver,
+    }
 }
 
 /// Lines that make the conditional series appear: a malformed line (the
