@@ -95,6 +95,7 @@ async fn bench_redis(events: &[Event], redis: &RedisServer) {
             id: name,
             engine: &engine,
             state: &state,
+            shard: None,
         };
         let mut sink = config.build_sink(&cx).expect("build the redis sink");
         let started = Instant::now();
@@ -163,6 +164,7 @@ async fn bench_http(events: &[Event]) {
         id: "http",
         engine: &engine,
         state: &state,
+        shard: None,
     };
     let mut sink = config.build(&cx).expect("build the http sink");
     let started = Instant::now();

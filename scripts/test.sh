@@ -28,4 +28,4 @@ fi
 
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
 cargo build --release --bin sluice
-cargo test --release -- --test-threads="${SLUICE_TEST_THREADS:-2}"
+cargo test --release --no-fail-fast -- --test-threads="${SLUICE_TEST_THREADS:-2}"

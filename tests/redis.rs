@@ -453,6 +453,7 @@ mod sink_level {
             id: "c",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         config.build(&cx).unwrap()
     }

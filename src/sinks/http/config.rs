@@ -215,6 +215,7 @@ mod tests {
             id: "h",
             engine: &engine,
             state: &state,
+            shard: None,
         };
         assert!(config("uri = \"http://h\"").build(&cx).is_ok());
     }
