@@ -1,5 +1,6 @@
 //! The operator's HTTP API: `GET /health` (the process is alive), `GET /ready`
-//! (the topology is running and no component failed), `GET /metrics`
+//! (the topology is running, no component failed, and every listening source
+//! can take requests), `GET /metrics`
 //! (Prometheus text), `GET /topology` (components, edges and live counters as
 //! JSON). Served by actix-web on one worker; it never touches the data path.
 //! Every request is counted and timed by route pattern (`sluice_http_*`).
@@ -83,6 +84,7 @@ async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let body = serde_json::json!({
         "ready": state.status.is_ready(),
         "failed_components": failures.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "not_ready_components": state.status.not_ready(),
     });
     if state.status.is_ready() {
         HttpResponse::Ok().json(body)

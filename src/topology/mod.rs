@@ -36,7 +36,7 @@ use std::time::Duration;
 use actix::{Actor, Arbiter};
 use tokio::sync::mpsc;
 
-use crate::component::{BuildContext, Outputs, SourceContext, SourceSender, StateStore};
+use crate::component::{BuildContext, Outputs, Readiness, SourceContext, SourceSender, StateStore};
 use crate::config::{graph, ComponentConfig, ComponentKind, ComponentSpec, Config};
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, ComponentTelemetry};
@@ -298,6 +298,7 @@ fn build(
                     out: SourceSender::new(tx, id.clone(), names),
                     shutdown: signal.clone(),
                     batch_size: env.engine.batch_size.max(1),
+                    readiness: Readiness::new(telemetry.stats()),
                 };
                 let fanout = Fanout::new(id.clone(), readers);
                 let events = events.clone();

@@ -110,8 +110,19 @@ impl TopologyStatus {
         }
     }
 
+    /// The topology runs, no component failed, and every component that
+    /// reports readiness (a listening source) can take input.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.not_ready().is_empty()
+    }
+
+    /// Components that say they cannot take input now.
+    pub fn not_ready(&self) -> Vec<&str> {
+        self.components
+            .iter()
+            .filter(|c| c.stats.iter().any(|s| !s.is_ready()))
+            .map(|c| c.id.as_str())
+            .collect()
     }
 
     pub fn set_ready(&self, ready: bool) {

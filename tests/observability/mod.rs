@@ -30,6 +30,9 @@ pub const INPUT: &str = "in.ndjson";
 /// The `messageId` that makes the `chaos` transform panic.
 pub const POISON: &str = "m-poison";
 
+/// The write key of the `segment_http` source in these topologies.
+pub const HTTP_KEY: &str = "observability-key";
+
 /// One component of the generated topology.
 #[derive(Debug, Clone)]
 pub struct Component {
@@ -42,11 +45,20 @@ pub struct Component {
 pub struct EveryType {
     pub toml: String,
     pub components: Vec<Component>,
+    /// The port the `segment_http` source listens on.
+    pub http_port: u16,
 }
 
 impl EveryType {
     pub fn has_type(&self, type_name: &str) -> bool {
         self.components.iter().any(|c| c.type_name == type_name)
+    }
+
+    /// Starts posting batches to the `segment_http` source (when the topology
+    /// has one) until dropped, so its series move like the file source's.
+    pub fn feed_http(&self, per_tick: u64, every: Duration) -> Option<HttpFeeder> {
+        self.has_type("segment_http")
+            .then(|| HttpFeeder::start(self.http_port, per_tick, every))
     }
 }
 
@@ -67,8 +79,16 @@ pub fn all_types() -> Vec<(&'static str, &'static str)> {
 /// output the next transform in the chain reads, as a suffix of its id (`""`
 /// for the bare id). A type with no entry here fails the test that needs it:
 /// give it a config that makes it emit events, and reject some if it can.
-fn config_of(kind: &str, type_name: &str, sharded: bool) -> (String, Vec<&'static str>) {
+fn config_of(
+    kind: &str,
+    type_name: &str,
+    sharded: bool,
+    http_port: u16,
+) -> (String, Vec<&'static str>) {
     let body = match (kind, type_name) {
+        ("source", "segment_http") => format!(
+            "listen = \"127.0.0.1:{http_port}\"\nwrite_keys = [\"{HTTP_KEY}\"]\nmax_wait = \"2s\"\n"
+        ),
         ("source", "file") => {
             format!("path = \"{INPUT}\"\nat_end = \"follow\"\npoll_interval = \"50ms\"\n")
         }
@@ -123,9 +143,10 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
     let mut components = Vec::new();
     let mut upstream: Vec<String> = Vec::new();
     let mut last_transform: Vec<String> = Vec::new();
+    let http_port = crate::common::free_port();
     for (kind, type_name) in all_types() {
         let id = id_of(kind, type_name);
-        let (body, next_inputs) = config_of(kind, type_name, sharded);
+        let (body, next_inputs) = config_of(kind, type_name, sharded, http_port);
         let section = match kind {
             "source" => "sources",
             "transform" => "transforms",
@@ -159,7 +180,63 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
             type_name,
         });
     }
-    EveryType { toml, components }
+    EveryType {
+        toml,
+        components,
+        http_port,
+    }
+}
+
+/// Posts `/v1/batch` requests of live events to a `segment_http` source
+/// every `every` until dropped; connection errors (before the source listens,
+/// after it stopped) are ignored.
+pub struct HttpFeeder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpFeeder {
+    pub fn start(port: u16, per_tick: u64, every: Duration) -> HttpFeeder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("build an HTTP client");
+            let url = format!("http://127.0.0.1:{port}/v1/batch");
+            let mut next = 0;
+            while !stopping.load(Ordering::Relaxed) {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let batch: Vec<serde_json::Value> = (next..next + per_tick)
+                    .map(|i| {
+                        serde_json::json!({"n": i, "messageId": format!("h-{i}"), "type": "track",
+                            "event": "Tick", "anonymousId": format!("a-{}", i % 20), "timestamp": now})
+                    })
+                    .collect();
+                let body = serde_json::json!({ "batch": batch, "writeKey": HTTP_KEY });
+                let sent = client.post(&url).json(&body).send();
+                if sent.is_ok_and(|r| r.status().is_success()) {
+                    next += per_tick;
+                }
+                std::thread::sleep(every);
+            }
+        });
+        HttpFeeder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpFeeder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // The thread only posts; a panic in it already showed in the output.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Lines that make the conditional series appear: a malformed line (the
