@@ -715,3 +715,65 @@ fn shutdown_finishes_requests_in_flight_and_refuses_new_connections() {
         ["in-flight"]
     );
 }
+
+#[test]
+fn at_shutdown_a_delivered_request_held_by_sessionize_is_answered_200() {
+    let sandbox = Sandbox::new();
+    let api_port = free_port();
+    let port = free_port();
+    // sessionize holds events until its watermark passes them (2 minutes
+    // here): the answer waits for the shutdown, which flushes them.
+    let topology = format!(
+        "{}{}\n[transforms.sessions]\ntype = \"sessionize\"\ninputs = [\"segment\"]\n\
+         fallback_key = \"anonymousId\"\nallowed_lateness = \"2m\"\n\n\
+         [sinks.out]\ntype = \"file\"\ninputs = [\"sessions\"]\npath = \"out/events.ndjson\"\n",
+        api_on(api_port),
+        source_on(port, "acknowledgements = \"delivered\"")
+    );
+    let path = sandbox.topology(&topology);
+    let mut sluice = sandbox.spawn(&path);
+    sluice.api(api_port);
+    let waiting = std::thread::spawn(move || Client::new(port).send("/v1/track", &track("held")));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !waiting.is_finished(),
+        "answered before the event was written"
+    );
+    assert!(sandbox.ndjson("out/events.ndjson").is_empty());
+    let stopping = Instant::now();
+    sluice.terminate();
+    let answer = waiting.join().expect("the client thread");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    sluice.expect_success(Duration::from_secs(30));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+    let events = sandbox.ndjson("out/events.ndjson");
+    assert_eq!(message_ids(&events), ["held"]);
+    assert!(events[0]["session"]["id"].is_string());
+}
+
+#[test]
+fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
+    let (_sandbox, mut sluice, port, _) = start("", "");
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let body = track("kept-alive").to_string();
+    let request = format!(
+        "POST /v1/track HTTP/1.1\r\nhost: x\r\nauthorization: {}\r\ncontent-length: {}\r\n\r\n{body}",
+        key_auth(),
+        body.len()
+    );
+    idle.write_all(request.as_bytes()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(read_status(&mut idle), Some(200));
+    let stopping = Instant::now();
+    sluice.terminate();
+    sluice.expect_success(Duration::from_secs(30));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "an idle keep-alive connection held shutdown for {:?}",
+        stopping.elapsed()
+    );
+}

@@ -50,9 +50,11 @@
 //!
 //! The socket is bound when the topology is built (a busy port fails the
 //! start). The source is not ready (`/ready` 503) from shutdown on: the
-//! listener is closed at once, requests in flight get up to half of
-//! `engine.shutdown_timeout` to finish, then the source ends and the topology
-//! drains what was accepted.
+//! listener is closed at once, new requests on open connections get 503, and
+//! requests already reading their body are still taken. Once the last of
+//! those has handed its events over, the source's output ends and the topology
+//! drains, so requests waiting for `"delivered"` get their answer; requests
+//! still unanswered after half of `engine.shutdown_timeout` are dropped.
 //!
 //! # Layout
 //! * [`config`] — the config struct and its checks.
@@ -150,29 +152,32 @@ impl SegmentHttpSource {
             .telemetry
             .server_event(&format!("segment_http listening on http://{address}"));
 
-        let outcome = tokio::select! {
-            _ = cx.shutdown.wait() => {
-                cx.readiness.set(false);
-                shared.telemetry.server_event("shutdown: no new connections; finishing requests in flight");
+        let ended = tokio::select! {
+            _ = cx.shutdown.wait() => None,
+            ended = &mut running => Some(ended),
+        };
+        cx.readiness.set(false);
+        // Whatever happened, no new request hands events over from here on.
+        shared.close();
+        drop(cx.out);
+        match ended {
+            None => {
+                shared
+                    .telemetry
+                    .server_event("shutdown: no new connections; finishing requests in flight");
+                // Requests already reading their body keep their own sender
+                // until they have sent; when the last one has, the topology
+                // drains, and the acknowledgements "delivered" requests wait
+                // for arrive. New requests on open connections get 503.
                 handle.stop(true).await;
                 Ok(())
             }
-            ended = &mut running => {
-                cx.readiness.set(false);
-                Err(SourceError(match ended {
-                    Ok(Ok(())) => format!("the HTTP server on {address} stopped unexpectedly"),
-                    Ok(Err(err)) => format!("the HTTP server on {address} failed: {err}"),
-                    Err(err) => format!("the HTTP server on {address} panicked: {err}"),
-                }))
-            }
-        };
-        // The server is stopped: requests still being answered have their own
-        // clone of the sender; taking ours lets the topology see the end.
-        match shared.out.write() {
-            Ok(mut out) => *out = None,
-            Err(poisoned) => *poisoned.into_inner() = None,
+            Some(ended) => Err(SourceError(match ended {
+                Ok(Ok(())) => format!("the HTTP server on {address} stopped unexpectedly"),
+                Ok(Err(err)) => format!("the HTTP server on {address} failed: {err}"),
+                Err(err) => format!("the HTTP server on {address} panicked: {err}"),
+            })),
         }
-        outcome
     }
 }
 

@@ -43,6 +43,25 @@ pub struct Shared {
     pub telemetry: IngestTelemetry,
 }
 
+impl Shared {
+    /// The hand-off to the topology; `None` once shutdown began.
+    fn sender(&self) -> Option<SourceSender> {
+        match self.out.read() {
+            Ok(guard) => guard.clone(),
+            // A panic while holding the lock cannot leave the Option half-written.
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Stops handing new requests' events to the topology.
+    pub fn close(&self) {
+        match self.out.write() {
+            Ok(mut out) => *out = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
+        }
+    }
+}
+
 /// How a request is answered.
 #[derive(Debug)]
 pub enum Reply {
@@ -229,6 +248,12 @@ async fn handle(
     if length.is_some_and(|n| n > limit) {
         return (Reply::TooLarge { limit }, false);
     }
+    // Held from here until the events are handed over: once shutdown takes
+    // the shared sender away, the source ends when the last request that
+    // was already reading its body has sent it.
+    let Some(out) = shared.sender() else {
+        return (Reply::Busy { stopping: true }, false);
+    };
 
     let mut reader = BodyReader::new(limit, gzip, length);
     let read = async {
@@ -264,19 +289,11 @@ async fn handle(
         ip: ip.as_deref(),
     };
     let events = parse::stamp(parsed, endpoint, &stamp);
-    (send(events, shared).await, true)
+    (send(events, out, shared).await, true)
 }
 
 /// Hands the events to the topology and waits as `acknowledgements` says.
-async fn send(events: Vec<crate::event::Event>, shared: &Shared) -> Reply {
-    let out = match shared.out.read() {
-        Ok(guard) => guard.clone(),
-        // A panic while holding the lock cannot leave the Option half-written.
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
-    let Some(out) = out else {
-        return Reply::Busy { stopping: true };
-    };
+async fn send(events: Vec<crate::event::Event>, out: SourceSender, shared: &Shared) -> Reply {
     let mut outputs = out.outputs();
     for event in events {
         outputs.push(0, event);
