@@ -3,7 +3,9 @@
 //! `@segment/analytics-node`, installed by `scripts/test.sh`, each send a few
 //! thousand track / identify / page calls through `filter → dedupe →
 //! sessionize → file`. Every call must arrive exactly once, and the sessions
-//! must be those a replay of the same events from a file gives. A client whose
+//! must be those a replay of the same events from a file gives (the Python
+//! library sends gzip). With `acknowledgements = "delivered"` every event the
+//! Node library was answered for is in the file when it returns. A client whose
 //! sluice has a slow sink gets 503s, retries, and in the end nothing is lost or
 //! doubled.
 //!
@@ -105,13 +107,21 @@ path = "{out}/rejected.ndjson"
 }
 
 /// Runs a library's sender script on the plan; returns its summary line.
-fn run_sender(sandbox: &Sandbox, program: &str, script: &str, plan: &[Value], port: u16) -> Value {
+fn run_sender(
+    sandbox: &Sandbox,
+    program: &str,
+    script: &str,
+    extra: &[&str],
+    plan: &[Value],
+    port: u16,
+) -> Value {
     let plan_path = sandbox.write("plan.json", serde_json::to_vec(plan).expect("plan JSON"));
     let output = Command::new(program)
         .arg(sdk_dir().join(script))
         .arg(&plan_path)
         .arg(format!("http://127.0.0.1:{port}"))
         .arg(KEY)
+        .args(extra)
         .current_dir(sdk_dir())
         .output()
         .unwrap_or_else(|e| {
@@ -177,7 +187,7 @@ fn summaries(sandbox: &Sandbox, out: &str) -> Vec<Value> {
 
 /// Sends the plan with a library through a live sluice, replays the same
 /// events from a file, and compares.
-fn library_round_trip(prefix: &str, program: &str, script: &str) {
+fn library_round_trip(prefix: &str, program: &str, script: &str, extra: &[&str]) {
     let sandbox = Sandbox::new();
     let plan = plan(prefix);
     let api_port = free_port();
@@ -191,7 +201,7 @@ fn library_round_trip(prefix: &str, program: &str, script: &str) {
     let path = sandbox.write("live.toml", live);
     let mut sluice = sandbox.spawn(&path);
     let api = sluice.api(api_port);
-    let summary = run_sender(&sandbox, program, script, &plan, port);
+    let summary = run_sender(&sandbox, program, script, extra, &plan, port);
     assert_eq!(
         summary["errors"],
         json!([]),
@@ -259,12 +269,44 @@ fn library_round_trip(prefix: &str, program: &str, script: &str) {
 
 #[test]
 fn python_library_events_arrive_once_with_replay_sessions() {
-    library_round_trip("py", "python3", "send.py");
+    // gzip=True: the library compresses its batches.
+    library_round_trip("py", "python3", "send.py", &["gzip"]);
 }
 
 #[test]
 fn node_library_events_arrive_once_with_replay_sessions() {
-    library_round_trip("node", "node", "send.js");
+    library_round_trip("node", "node", "send.js", &[]);
+}
+
+#[test]
+fn node_library_with_delivered_acknowledgements_loses_nothing() {
+    let sandbox = Sandbox::new();
+    let plan = plan("acked");
+    let api_port = free_port();
+    let port = free_port();
+    // No transform that holds events: each answer waits for the file write.
+    let topology = format!(
+        "{}{}\n[transforms.unique]\ntype = \"dedupe\"\ninputs = [\"segment\"]\nfield = \"messageId\"\n\
+         capacity = 100000\n\n[sinks.out]\ntype = \"file\"\ninputs = [\"unique\"]\npath = \"out/events.ndjson\"\n",
+        api_on(api_port),
+        source_on(port, "acknowledgements = \"delivered\"")
+    );
+    let path = sandbox.topology(&topology);
+    let mut sluice = sandbox.spawn(&path);
+    sluice.api(api_port);
+    let summary = run_sender(&sandbox, "node", "send.js", &[], &plan, port);
+    assert_eq!(
+        summary["errors"],
+        json!([]),
+        "the library reported errors: {summary}"
+    );
+    // Every call was answered 200 only once written: all are in the file now.
+    let ids = message_ids(&sandbox.ndjson("out/events.ndjson"));
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an event was written twice");
+    assert_eq!(ids.len(), EVENTS, "not every answered event was written");
+    sluice.terminate();
+    sluice.expect_success(Duration::from_secs(30));
 }
 
 #[test]
@@ -286,7 +328,7 @@ fn a_client_of_a_slow_sluice_gets_503s_retries_and_loses_nothing() {
     let path = sandbox.topology(&topology);
     let mut sluice = sandbox.spawn(&path);
     let api = sluice.api(api_port);
-    let summary = run_sender(&sandbox, "python3", "send.py", &plan, port);
+    let summary = run_sender(&sandbox, "python3", "send.py", &[], &plan, port);
     assert_eq!(
         summary["errors"],
         json!([]),

@@ -1,7 +1,7 @@
 """Sends a plan of events to a Segment-compatible host with the official
 Python library (segment-analytics-python), then prints a JSON summary.
 
-usage: send.py PLAN.json HOST WRITE_KEY
+usage: send.py PLAN.json HOST WRITE_KEY [gzip]
 """
 
 import json
@@ -11,6 +11,7 @@ from datetime import datetime
 from segment.analytics.client import Client
 
 plan_path, host, write_key = sys.argv[1:4]
+use_gzip = sys.argv[4:5] == ["gzip"]
 with open(plan_path) as f:
     plan = json.load(f)
 
@@ -21,7 +22,9 @@ def on_error(error, items):
     errors.append("%s (%d events)" % (error, len(items)))
 
 
-client = Client(write_key, host=host, on_error=on_error, max_retries=20, upload_size=100)
+client = Client(
+    write_key, host=host, on_error=on_error, max_retries=20, upload_size=100, gzip=use_gzip
+)
 for item in plan:
     ts = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
     common = dict(anonymous_id=item["anonymousId"], timestamp=ts, message_id=item["messageId"])
