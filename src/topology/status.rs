@@ -166,3 +166,35 @@ impl TopologyStatus {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(ids: &[&str]) -> TopologyStatus {
+        let components = ids
+            .iter()
+            .map(|id| ComponentStatus {
+                id: (*id).to_owned(),
+                kind: "source",
+                type_name: "segment_http".to_owned(),
+                inputs: Vec::new(),
+                outputs: vec![String::new()],
+                stats: vec![Arc::new(ComponentStats::default())],
+            })
+            .collect();
+        TopologyStatus::new(components)
+    }
+
+    #[test]
+    fn a_component_that_cannot_take_input_makes_the_topology_not_ready() {
+        let status = status_with(&["http", "file"]);
+        status.ready.store(true, Ordering::Release);
+        assert!(status.is_ready());
+        status.components[0].stats[0].set_ready(false);
+        assert!(!status.is_ready());
+        assert_eq!(status.not_ready(), ["http"]);
+        status.components[0].stats[0].set_ready(true);
+        assert!(status.is_ready());
+    }
+}
