@@ -3,7 +3,8 @@
 //! Order of the checks, so that a refused request costs as little as possible:
 //! path and method (404/405), `Content-Type` and `Content-Encoding` (400), the
 //! `Authorization` header when there is one (401, before any body is read),
-//! `Content-Length` against the limit (413, before any body is read); then the
+//! `Content-Length` against the limit (413, before any body is read), whether
+//! shutdown has begun (503, before any body is read); then the
 //! body is read under `read_timeout` (408) and its size cap (413, also while
 //! inflating gzip), parsed (400), the body's `writeKey` checked when no header
 //! authenticated the request (401); the events are stamped and handed to the
