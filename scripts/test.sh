@@ -26,6 +26,27 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# tests/ingest_sdk.rs: the official Segment libraries, from PyPI and npm.
+command -v python3 >/dev/null || need_py=(python3 python3-pip)
+command -v node >/dev/null && command -v npm >/dev/null || need_node=(nodejs npm)
+if [ -n "${need_py[*]:-}${need_node[*]:-}" ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "installing ${need_py[*]:-} ${need_node[*]:-} ..."
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${need_py[@]+"${need_py[@]}"} ${need_node[@]+"${need_node[@]}"} >/dev/null
+fi
+if ! python3 -c "import segment.analytics" 2>/dev/null; then
+  echo "installing segment-analytics-python ..."
+  # Debian's python refuses system-wide pip installs unless told otherwise.
+  python3 -m pip install -q segment-analytics-python 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages segment-analytics-python
+fi
+if [ ! -d tests/sdk/node_modules/@segment/analytics-node ]; then
+  echo "installing @segment/analytics-node into tests/sdk ..."
+  npm install --prefix tests/sdk --no-audit --no-fund --silent
+fi
+
 command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
 cargo build --release --bin sluice
 cargo test --release --no-fail-fast -- --test-threads="${SLUICE_TEST_THREADS:-2}"

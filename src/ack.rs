@@ -9,8 +9,9 @@
 //! `Delivered`: that is how a transform says "nothing of this batch is left for
 //! me to deliver" (it filtered everything out, or routed it elsewhere).
 //!
-//! The file source counts progress with it; the HTTP source will answer its
-//! request on it, the Kinesis source will checkpoint on it.
+//! The file source counts progress with it; the `segment_http` source answers
+//! its requests on it (`acknowledgements = "delivered"`); the Kinesis source will
+//! checkpoint on it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -1,9 +1,9 @@
 //! The operator's HTTP API: `GET /health` (the process is alive), `GET /ready`
-//! (the topology is running and no component failed or is degraded),
-//! `GET /metrics` (Prometheus text), `GET /topology` (components, edges and
-//! live counters as JSON). Served by actix-web on one worker; it never touches
-//! the data path. Every request is counted and timed by route pattern
-//! (`sluice_http_*`).
+//! (the topology is running, no component failed or is degraded, and every
+//! listening source can take requests), `GET /metrics` (Prometheus text),
+//! `GET /topology` (components, edges and live counters as JSON). Served by
+//! actix-web on one worker; it never touches the data path. Every request is
+//! counted and timed by route pattern (`sluice_http_*`).
 //!
 //! With `[api] counts = { sink = "<id>" }` it also answers
 //! `GET /v1/counts/{userId}` with `{"userId": ..., "counts": {"Page Viewed": 12}}`,
@@ -117,6 +117,7 @@ async fn ready(state: web::Data<ApiState>) -> HttpResponse {
             .iter()
             .map(|(id, why)| serde_json::json!({ "component_id": id, "reason": why }))
             .collect::<Vec<_>>(),
+        "not_ready_components": state.status.not_ready(),
     });
     if ready {
         HttpResponse::Ok().json(body)
@@ -152,7 +153,9 @@ async fn user_counts(
     if let Err(err) = counts.credentials.check(header) {
         let message = match err {
             AuthError::Missing => "credentials required",
-            AuthError::Malformed | AuthError::Invalid => "invalid credentials",
+            AuthError::Malformed | AuthError::PasswordNotEmpty | AuthError::Unknown => {
+                "invalid credentials"
+            }
         };
         return HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Basic realm=\"sluice\", Bearer"))

@@ -215,6 +215,33 @@ pub struct SourceContext {
     pub shutdown: ShutdownSignal,
     /// Events per batch (`engine.batch_size`).
     pub batch_size: usize,
+    /// Whether the source can take input now; part of `/ready`.
+    pub readiness: Readiness,
+}
+
+/// A source's say in `/ready`: a source that serves clients (an HTTP listener)
+/// reports not ready while it cannot take requests — before it listens, and
+/// once shutdown has begun. Sources start ready.
+#[derive(Clone)]
+pub struct Readiness(Arc<crate::telemetry::ComponentStats>);
+
+impl Readiness {
+    pub fn new(stats: Arc<crate::telemetry::ComponentStats>) -> Self {
+        Readiness(stats)
+    }
+
+    pub fn set(&self, ready: bool) {
+        self.0.set_ready(ready);
+    }
+}
+
+/// Why a timed hand-off failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendTimeoutError {
+    #[error("downstream had no room within the allowed wait")]
+    Timeout,
+    #[error(transparent)]
+    Closed(#[from] Closed),
 }
 
 /// One batch from a source, already split by port.
@@ -260,6 +287,26 @@ impl SourceSender {
             .send(SourceBatch { outputs, ack })
             .await
             .map_err(|_| Closed)
+    }
+
+    /// Hands a batch over, waiting at most `wait` for room. On failure the
+    /// batch is dropped unsent (its acknowledgement completes untouched).
+    pub async fn send_timeout(
+        &self,
+        outputs: Outputs,
+        ack: Ack,
+        wait: std::time::Duration,
+    ) -> Result<(), SendTimeoutError> {
+        use tokio::sync::mpsc::error::SendTimeoutError as E;
+        match self
+            .tx
+            .send_timeout(SourceBatch { outputs, ack }, wait)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(E::Timeout(_)) => Err(SendTimeoutError::Timeout),
+            Err(E::Closed(_)) => Err(SendTimeoutError::Closed(Closed)),
+        }
     }
 
     /// Hands a batch over from a blocking thread, waiting for room.

@@ -127,6 +127,15 @@ fn describe_metrics() {
         "How far the sessionize transform's watermark is behind the wall clock."
     );
     describe_counter!(
+        "sluice_ingest_requests_total",
+        "Requests to an HTTP ingest source (segment_http), by endpoint and status code."
+    );
+    describe_histogram!(
+        "sluice_ingest_request_seconds",
+        Unit::Seconds,
+        "Time to answer one request to an HTTP ingest source, by endpoint (waiting for delivery included)."
+    );
+    describe_counter!(
         "sluice_http_requests_total",
         "Requests to the API, by route pattern and status code."
     );
@@ -182,6 +191,8 @@ pub struct ComponentStats {
     pub mailbox_peak: AtomicUsize,
     pub mailbox_capacity: AtomicUsize,
     state: AtomicU8,
+    /// Set while a source says it cannot take input (see `component::Readiness`).
+    not_ready: std::sync::atomic::AtomicBool,
 }
 
 impl ComponentStats {
@@ -191,6 +202,15 @@ impl ComponentStats {
 
     pub fn set_state(&self, state: RunState) {
         self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// False while the component says it cannot take input.
+    pub fn is_ready(&self) -> bool {
+        !self.not_ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.not_ready.store(!ready, Ordering::Release);
     }
 }
 
@@ -540,6 +560,61 @@ pub fn http_request(path: &str, status: u16, elapsed: Duration) {
     .increment(1);
     metrics::histogram!("sluice_http_request_seconds", "path" => path)
         .record(elapsed.as_secs_f64());
+}
+
+/// What an HTTP ingest source (`segment_http`) reports about its requests,
+/// labelled with its identity like every component series. `endpoint` is one
+/// of the API's fixed names or `unmatched`, `status` the HTTP status code:
+/// both bounded whatever clients send.
+pub struct IngestTelemetry {
+    id: Arc<str>,
+    labels: Vec<Label>,
+    refused_log: Mutex<RateLimiter>,
+}
+
+impl IngestTelemetry {
+    pub fn new(component_id: &str, type_name: &str) -> Self {
+        IngestTelemetry {
+            id: component_id.into(),
+            labels: vec![
+                Label::new("component_id", component_id.to_owned()),
+                Label::new("component_type", type_name.to_owned()),
+                Label::new("component_kind", "source"),
+            ],
+            refused_log: Mutex::new(RateLimiter::new(Duration::from_secs(10))),
+        }
+    }
+
+    /// One request answered with `status` after `elapsed`. A refused request
+    /// (`refused`: a bounded reason and a message for a person) is logged,
+    /// rate-limited: one line per 10 seconds with the count held back.
+    pub fn request(
+        &self,
+        endpoint: &'static str,
+        status: u16,
+        elapsed: Duration,
+        refused: Option<(&'static str, &str)>,
+    ) {
+        let mut labels = self.labels.clone();
+        labels.push(Label::new("endpoint", endpoint));
+        metrics::histogram!("sluice_ingest_request_seconds", labels.clone())
+            .record(elapsed.as_secs_f64());
+        labels.push(Label::new("status", status.to_string()));
+        metrics::counter!("sluice_ingest_requests_total", labels).increment(1);
+        if let Some((reason, message)) = refused {
+            if let Some(held) = lock(&self.refused_log).check(Instant::now()) {
+                tracing::warn!(
+                    component_id = %self.id, endpoint, status, reason, suppressed = held,
+                    "request refused: {message}"
+                );
+            }
+        }
+    }
+
+    /// The HTTP server stopped taking requests, or could not start.
+    pub fn server_event(&self, message: &str) {
+        tracing::info!(component_id = %self.id, "{message}");
+    }
 }
 
 /// What the `sessionize` transform reports about its sessions, labelled with

@@ -92,12 +92,13 @@ fn every_component_type_exports_the_common_metrics() {
     let path = sandbox.topology(&topology.toml);
     let mut sluice = sandbox.spawn(&path);
     let api = sluice.api(port);
+    let _http = topology.feed_http(20, Duration::from_millis(100));
 
     // Wait until every sink has written, so every component has seen events.
     let families = poll_until(
         Duration::from_secs(25),
         Duration::from_millis(100),
-        "every sink to write events",
+        "every source to read and every sink to write events",
         || {
             assert!(
                 sluice.try_status().is_none(),
@@ -118,7 +119,16 @@ fn every_component_type_exports_the_common_metrics() {
                     )
                     .is_ok_and(|v| v.iter().sum::<f64>() > 0.0)
                 });
-            written.then_some(families)
+            // Every source has taken events in (the HTTP one from the feeder).
+            let read = topology
+                .components
+                .iter()
+                .filter(|c| c.kind == "source")
+                .all(|c| {
+                    value_of(&families, "sluice_component_received_events_total", c, &[])
+                        .is_ok_and(|v| v.iter().sum::<f64>() > 0.0)
+                });
+            (written && read).then_some(families)
         },
     );
     let topo = api.topology();

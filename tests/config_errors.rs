@@ -850,7 +850,8 @@ type = "blackhole"
     }
 }
 
-/// needs component fields: the redis and http sinks' own checks, and the
+/// Mistakes only the component configs can find: the redis and http sinks' own
+/// checks, and the
 /// counts endpoint's (its sink must be a fitting redis sink, and it must be
 /// protected), all reported at once.
 #[test]
@@ -930,4 +931,55 @@ concurrency = 0
         "mode = \"hash_counter\"\nkey = \"counts:{userId}\"\nfield = \"{event}\"",
     );
     loaded(&good);
+}
+
+#[test]
+fn segment_http_problems_are_all_reported_with_their_lines() {
+    // Line numbers matter: the assertions below name them.
+    let text = r#"[sources.segment]
+type = "segment_http"
+listen = "127.0.0.1:0"
+write_keys = ["${EMPTY}"]
+max_event_bytes = "64KiB"
+max_batch_bytes = "32KiB"
+max_wait = "0s"
+acknowledgements = "eventually"
+
+[sinks.out]
+type = "blackhole"
+inputs = ["segment"]
+"#;
+    let errors = errors(text);
+    find(
+        &errors,
+        "unknown variant `eventually`",
+        8,
+        Some("sources.segment"),
+        Some("acknowledgements"),
+    );
+    // A serde error stops that table's deserialization: fix it, then the rest shows.
+    let text = text.replace("\"eventually\"", "\"delivered\"");
+    let errors = self::errors(&text);
+    find(
+        &errors,
+        "no write key or bearer token is set",
+        4,
+        Some("sources.segment"),
+        Some("write_keys"),
+    );
+    find(
+        &errors,
+        "max_batch_bytes 32768 is smaller than max_event_bytes 65536",
+        6,
+        Some("sources.segment"),
+        Some("max_batch_bytes"),
+    );
+    find(
+        &errors,
+        "max_wait must be greater than 0",
+        7,
+        Some("sources.segment"),
+        Some("max_wait"),
+    );
+    assert_eq!(errors.len(), 3, "{}", ConfigErrors(errors.clone()));
 }

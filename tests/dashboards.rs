@@ -325,6 +325,7 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     sluice.api(port);
     // Under load for the whole test: a few thousand events a second.
     let _feeder = Feeder::start(sandbox.path(INPUT), 10_000, 100, Duration::from_millis(25));
+    let _http = topology.feed_http(100, Duration::from_millis(50));
 
     let mut prometheus = Prometheus::start(port, &dashboards_dir().join("alerts.yml"));
     prometheus.wait_ready();

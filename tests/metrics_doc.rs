@@ -102,6 +102,7 @@ fn every_exported_family_is_documented_and_every_documented_one_exported() {
     let mut sluice = sandbox.spawn(&path);
     let api = sluice.api(port);
     let _feeder = Feeder::start(sandbox.path(INPUT), 1000, 20, Duration::from_millis(100));
+    let _http = topology.feed_http(20, Duration::from_millis(100));
 
     // Conditional families appear as the input reaches them.
     let exported = poll_until(

@@ -441,8 +441,39 @@ path = "out/all.ndjson"
 }
 
 #[test]
-fn validate_and_graph_read_the_repository_topology() {
+fn the_repository_topology_is_the_http_collector_and_validates() {
     let path = repo_topology();
+    let path = path.to_str().expect("a UTF-8 path");
+    let dir = std::env::temp_dir();
+    let out = cli_in(&dir, &["validate", "-c", path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "validate failed:\n{stdout}{stderr}");
+    let out = cli_in(&dir, &["graph", "-c", path, "--format", "dot"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "segment",
+        "valid",
+        "unique",
+        "enriched",
+        "sessions",
+        "events",
+        "summaries",
+        "rejects",
+    ] {
+        assert!(dot.contains(id), "{id} is in the DOT graph:\n{dot}");
+    }
+    assert!(
+        std::fs::read_to_string(path)
+            .expect("read topology.toml")
+            .contains("type = \"segment_http\""),
+        "the main job takes events over HTTP"
+    );
+}
+
+#[test]
+fn validate_and_graph_read_the_replay_example() {
+    let path = replay_topology();
     let path = path.to_str().expect("a UTF-8 path");
     let dir = std::env::temp_dir();
 

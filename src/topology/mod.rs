@@ -37,7 +37,8 @@ use actix::{Actor, Arbiter};
 use tokio::sync::mpsc;
 
 use crate::component::{
-    BuildContext, ComponentHealth, Outputs, SourceContext, SourceSender, StateStore, HEALTH_STATE,
+    BuildContext, ComponentHealth, Outputs, Readiness, SourceContext, SourceSender, StateStore,
+    HEALTH_STATE,
 };
 use crate::config::{graph, ComponentConfig, ComponentKind, ComponentSpec, Config};
 use crate::shutdown::Shutdown;
@@ -216,7 +217,7 @@ fn counts_endpoint(config: &Config) -> Result<Option<crate::api::CountsEndpoint>
         crate::sinks::redis::counts::CountsReader::new(redis).map_err(|e| e.to_string())?;
     Ok(Some(crate::api::CountsEndpoint {
         reader,
-        credentials: crate::auth::Credentials::new(&config.api.auth),
+        credentials: crate::auth::Credentials::from_config(&config.api.auth),
     }))
 }
 
@@ -327,6 +328,7 @@ fn build(
                     out: SourceSender::new(tx, id.clone(), names),
                     shutdown: signal.clone(),
                     batch_size: env.engine.batch_size.max(1),
+                    readiness: Readiness::new(telemetry.stats()),
                 };
                 let fanout = Fanout::new(id.clone(), readers);
                 let events = events.clone();

@@ -116,8 +116,19 @@ impl TopologyStatus {
         }
     }
 
+    /// The topology runs, no component failed, and every component that
+    /// reports readiness (a listening source) can take input.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.not_ready().is_empty()
+    }
+
+    /// Components that say they cannot take input now.
+    pub fn not_ready(&self) -> Vec<&str> {
+        self.components
+            .iter()
+            .filter(|c| c.stats.iter().any(|s| !s.is_ready()))
+            .map(|c| c.id.as_str())
+            .collect()
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -168,5 +179,38 @@ impl TopologyStatus {
             "components": self.components.iter().map(ComponentStatus::to_json).collect::<Vec<_>>(),
             "edges": edges,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(ids: &[&str]) -> TopologyStatus {
+        let components = ids
+            .iter()
+            .map(|id| ComponentStatus {
+                id: (*id).to_owned(),
+                kind: "source",
+                type_name: "segment_http".to_owned(),
+                inputs: Vec::new(),
+                outputs: vec![String::new()],
+                stats: vec![Arc::new(ComponentStats::default())],
+                health: Arc::default(),
+            })
+            .collect();
+        TopologyStatus::new(components)
+    }
+
+    #[test]
+    fn a_component_that_cannot_take_input_makes_the_topology_not_ready() {
+        let status = status_with(&["http", "file"]);
+        status.ready.store(true, Ordering::Release);
+        assert!(status.is_ready());
+        status.components[0].stats[0].set_ready(false);
+        assert!(!status.is_ready());
+        assert_eq!(status.not_ready(), ["http"]);
+        status.components[0].stats[0].set_ready(true);
+        assert!(status.is_ready());
     }
 }

@@ -27,9 +27,14 @@ pub mod redis_server;
 /// The binary under test, built by cargo for the integration tests.
 pub const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
-/// The repository's own topology file.
+/// The repository's own topology file (the HTTP collector, the main job).
 pub fn repo_topology() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("topology.toml")
+}
+
+/// The repository's replay example (`examples/replay.toml`).
+pub fn replay_topology() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/replay.toml")
 }
 
 /// A temporary working directory for one test; removed when dropped.

@@ -30,6 +30,9 @@ pub const INPUT: &str = "in.ndjson";
 /// The `messageId` that makes the `chaos` transform panic.
 pub const POISON: &str = "m-poison";
 
+/// The write key of the `segment_http` source in these topologies.
+pub const HTTP_KEY: &str = "observability-key";
+
 /// One component of the generated topology.
 #[derive(Debug, Clone)]
 pub struct Component {
@@ -45,11 +48,20 @@ pub struct EveryType {
     pub components: Vec<Component>,
     pub redis: Option<super::common::redis_server::RedisServer>,
     pub receiver: Option<super::common::http_receiver::Receiver>,
+    /// The port the `segment_http` source listens on.
+    pub http_port: u16,
 }
 
 impl EveryType {
     pub fn has_type(&self, type_name: &str) -> bool {
         self.components.iter().any(|c| c.type_name == type_name)
+    }
+
+    /// Starts posting batches to the `segment_http` source (when the topology
+    /// has one) until dropped, so its series move like the file source's.
+    pub fn feed_http(&self, per_tick: u64, every: Duration) -> Option<HttpFeeder> {
+        self.has_type("segment_http")
+            .then(|| HttpFeeder::start(self.http_port, per_tick, every))
     }
 }
 
@@ -75,8 +87,12 @@ fn config_of(
     type_name: &str,
     sharded: bool,
     servers: &mut Servers,
+    http_port: u16,
 ) -> (String, Vec<&'static str>) {
     let body = match (kind, type_name) {
+        ("source", "segment_http") => format!(
+            "listen = \"127.0.0.1:{http_port}\"\nwrite_keys = [\"{HTTP_KEY}\"]\nmax_wait = \"2s\"\n"
+        ),
         ("source", "file") => {
             format!("path = \"{INPUT}\"\nat_end = \"follow\"\npoll_interval = \"50ms\"\n")
         }
@@ -158,9 +174,10 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
     let mut servers = Servers::default();
     let mut upstream: Vec<String> = Vec::new();
     let mut last_transform: Vec<String> = Vec::new();
+    let http_port = crate::common::free_port();
     for (kind, type_name) in all_types() {
         let id = id_of(kind, type_name);
-        let (body, next_inputs) = config_of(kind, type_name, sharded, &mut servers);
+        let (body, next_inputs) = config_of(kind, type_name, sharded, &mut servers, http_port);
         let section = match kind {
             "source" => "sources",
             "transform" => "transforms",
@@ -199,6 +216,59 @@ pub fn every_type_topology(head: &str, sharded: bool) -> EveryType {
         components,
         redis: servers.redis,
         receiver: servers.receiver,
+        http_port,
+    }
+}
+
+/// Posts `/v1/batch` requests of live events to a `segment_http` source
+/// every `every` until dropped; connection errors (before the source listens,
+/// after it stopped) are ignored.
+pub struct HttpFeeder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpFeeder {
+    pub fn start(port: u16, per_tick: u64, every: Duration) -> HttpFeeder {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("build an HTTP client");
+            let url = format!("http://127.0.0.1:{port}/v1/batch");
+            let mut next = 0;
+            while !stopping.load(Ordering::Relaxed) {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let batch: Vec<serde_json::Value> = (next..next + per_tick)
+                    .map(|i| {
+                        serde_json::json!({"n": i, "messageId": format!("h-{i}"), "type": "track",
+                            "event": "Tick", "anonymousId": format!("a-{}", i % 20), "timestamp": now})
+                    })
+                    .collect();
+                let body = serde_json::json!({ "batch": batch, "writeKey": HTTP_KEY });
+                let sent = client.post(&url).json(&body).send();
+                if sent.is_ok_and(|r| r.status().is_success()) {
+                    next += per_tick;
+                }
+                std::thread::sleep(every);
+            }
+        });
+        HttpFeeder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpFeeder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // The thread only posts; a panic in it already showed in the output.
+            let _ = thread.join();
+        }
     }
 }
 
