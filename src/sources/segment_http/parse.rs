@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::event::Event;
+use crate::event::{json_kind, Event};
 
 /// The endpoints of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,17 +275,6 @@ fn key_of(event: &Event) -> Option<String> {
         .get("writeKey")
         .and_then(Value::as_str)
         .map(str::to_owned)
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// What the server adds to every event of a request.
