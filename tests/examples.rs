@@ -2,7 +2,8 @@
 //! impression counter writes exact counters and per-user counts to a real
 //! Redis and serves them on `/v1/counts/{userId}`; the webhook forwarder
 //! POSTs the events its filter lets through, with the bearer token, to a
-//! real local HTTP server.
+//! real local HTTP server; the replay example sessionizes `sluice gen`
+//! output piped into it, accounting for every line.
 
 mod common;
 
@@ -123,4 +124,83 @@ fn webhook_forwarder() {
     ids.sort();
     assert_eq!(ids, vec!["w-1", "w-4"]);
     assert_eq!(sandbox.ndjson("rejects.ndjson").len(), 3);
+}
+
+#[test]
+fn replay_reads_gen_output_from_stdin_and_accounts_for_every_line() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let sandbox = Sandbox::new();
+    let gen = Command::new(SLUICE)
+        .args(["gen", "--events", "5000", "--machines", "50", "--seed", "3"])
+        .output()
+        .expect("run sluice gen");
+    assert!(gen.status.success(), "sluice gen failed: {}", gen.status);
+    let lines = gen
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    let port = free_port();
+    let mut run = Command::new(SLUICE)
+        .args(["run", "-c"])
+        .arg(example("replay.toml"))
+        .current_dir(sandbox.root())
+        .env("SLUICE_REPLAY_PATH", "-")
+        .env("SLUICE_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sluice run");
+    // Writing then closing stdin is the end of input.
+    run.stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(&gen.stdout)
+        .expect("pipe gen output into sluice run");
+    let done = run.wait_with_output().expect("wait for sluice run");
+    assert!(
+        done.status.success(),
+        "sluice run failed ({}): {}",
+        done.status,
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let kept: Vec<Value> = ["out/events", "out/orders"]
+        .iter()
+        .flat_map(|dir| sandbox.ndjson_tree(dir))
+        .flat_map(|(_, events)| events)
+        .collect();
+    let rejected = sandbox.ndjson("out/rejected.ndjson");
+    assert!(
+        kept.len() > lines / 2,
+        "only {} of {lines} lines kept",
+        kept.len()
+    );
+    assert_eq!(
+        kept.len() + rejected.len(),
+        lines,
+        "every generated line is written once: kept or rejected with a reason"
+    );
+    assert!(
+        kept.iter().all(|e| e["session"]["id"].is_string()),
+        "every kept event carries its session"
+    );
+    let summaries: Vec<Value> = sandbox
+        .ndjson_tree("out/sessions")
+        .into_iter()
+        .flat_map(|(_, s)| s)
+        .collect();
+    let counted: u64 = summaries
+        .iter()
+        .map(|s| s["event_count"].as_u64().expect("an event_count"))
+        .sum();
+    assert_eq!(
+        counted as usize,
+        kept.len(),
+        "summaries count every kept event"
+    );
 }
