@@ -261,7 +261,7 @@ pub fn load_str_with_env(
 }
 
 /// Errors and warnings found so far.
-pub(super) struct Report<'f> {
+struct Report<'f> {
     file: &'f str,
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
@@ -324,7 +324,7 @@ impl<'f> Report<'f> {
 
 /// Stable: problems on one line keep the order they were found in. Problems
 /// without a line (a missing section) come last.
-pub(super) fn sort_by_line(errors: &mut [ConfigError]) {
+fn sort_by_line(errors: &mut [ConfigError]) {
     errors.sort_by_key(|error| error.line.unwrap_or(usize::MAX));
 }
 
