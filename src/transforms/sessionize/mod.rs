@@ -50,9 +50,11 @@
 //!   `(id, "sessions")` and survives restarts of the component; it can be
 //!   snapshotted and restored ([`SessionState::snapshot`]). An event that
 //!   arrives for a machine whose session was evicted starts a new session.
-//! * **Bounds:** `max_open_sessions` open sessions and `max_buffered_events`
-//!   waiting events per component (divided among shards); past the latter the
-//!   watermark moves just past the oldest waiting event.
+//! * **Bounds:** `max_open_sessions` open sessions, and `max_buffered_events`
+//!   waiting events and `max_buffered_bytes` of them (an estimate of their
+//!   heap: strings, keys, ~64 bytes a field) per component, divided among
+//!   shards; past either of the latter the watermark moves just past the
+//!   oldest waiting event until the buffer fits.
 //! * **Shards:** the work is split over `shards` actors (default: one per
 //!   arbiter thread) by a hash of the machine key, so one actor sees all of a
 //!   machine's events in order. Each shard keeps its own watermark.
@@ -79,7 +81,7 @@ use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::component::{BuildContext, Partitioner, Transform, REJECTED};
-use crate::config::units::ConfigDuration;
+use crate::config::units::{ByteSize, ConfigDuration};
 use crate::config::FieldError;
 use crate::event::{Event, FieldPath};
 
@@ -141,6 +143,12 @@ pub struct SessionizeConfig {
     /// leaves early. Default 1,000,000.
     #[serde(default = "default_max_buffered_events")]
     pub max_buffered_events: usize,
+    /// Estimated heap bytes of the events waiting for the watermark kept at
+    /// most (an event counts its strings, keys and about 64 bytes per field);
+    /// beyond it the oldest leave early, as with `max_buffered_events`.
+    /// Default `512MiB`.
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: ByteSize,
     /// Timestamps further than this ahead of the wall clock are rejected
     /// (`future_timestamp`); default `1d`.
     #[serde(default = "default_max_future")]
@@ -186,6 +194,10 @@ fn default_max_open_sessions() -> usize {
 
 fn default_max_buffered_events() -> usize {
     1_000_000
+}
+
+fn default_max_buffered_bytes() -> ByteSize {
+    ByteSize(512 * 1024 * 1024)
 }
 
 fn default_max_future() -> ConfigDuration {
@@ -234,6 +246,12 @@ impl SessionizeConfig {
             errors.push(FieldError::new(
                 "max_buffered_events",
                 "max_buffered_events 0 leaves no room to wait for late events; use at least 1, or allowed_lateness = \"0s\"",
+            ));
+        }
+        if self.max_buffered_bytes.0 == 0 {
+            errors.push(FieldError::new(
+                "max_buffered_bytes",
+                "max_buffered_bytes 0 leaves no room to wait for late events; use a size such as \"512MiB\", or allowed_lateness = \"0s\"",
             ));
         }
         if self.shards == Some(0) {
@@ -300,6 +318,7 @@ impl SessionizeConfig {
         rules.split_daily = split_daily;
         rules.max_open_sessions = self.max_open_sessions.div_ceil(shards).max(1);
         rules.max_buffered_events = self.max_buffered_events.div_ceil(shards).max(1);
+        rules.max_buffered_bytes = self.max_buffered_bytes.0.div_ceil(shards as u64).max(1);
         Ok(rules)
     }
 

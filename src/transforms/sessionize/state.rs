@@ -116,6 +116,8 @@ pub struct Rules {
     pub split_daily: Option<Tz>,
     pub max_open_sessions: usize,
     pub max_buffered_events: usize,
+    /// Estimated heap bytes of buffered events kept at most (per shard).
+    pub max_buffered_bytes: u64,
     type_field: FieldPath,
     event_field: FieldPath,
     user_field: FieldPath,
@@ -143,6 +145,7 @@ impl Rules {
             split_daily: None,
             max_open_sessions: 2_000_000,
             max_buffered_events: 1_000_000,
+            max_buffered_bytes: 512 * 1024 * 1024,
             type_field: literal_path("type"),
             event_field: literal_path("event"),
             user_field: literal_path("userId"),
@@ -208,6 +211,8 @@ struct Session {
 /// An event waiting for the watermark.
 struct Held {
     time_ms: i64,
+    /// [`approx_heap_bytes`] of the event, counted against `max_buffered_bytes`.
+    bytes: u32,
     facts: Facts,
     event: Event,
     ack: Ack,
@@ -267,6 +272,8 @@ pub struct SessionState {
     maybe_empty: Vec<u32>,
     open_sessions: usize,
     buffered: usize,
+    /// Estimated heap bytes of the buffered events ([`approx_heap_bytes`]).
+    buffered_bytes: u64,
     /// Greatest event time accepted; `i64::MIN` before the first.
     max_event_ms: i64,
     /// Events older than this are late; events older than this that are
@@ -294,6 +301,7 @@ impl SessionState {
             maybe_empty: Vec::new(),
             open_sessions: 0,
             buffered: 0,
+            buffered_bytes: 0,
             max_event_ms: i64::MIN,
             watermark_ms: i64::MIN,
             anchor_wall_ms: None,
@@ -328,6 +336,11 @@ impl SessionState {
 
     pub fn buffered_events(&self) -> usize {
         self.buffered
+    }
+
+    /// Estimated heap bytes of the buffered events.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered_bytes
     }
 
     /// Machines with an open session, buffered events or a tombstone.
@@ -446,8 +459,10 @@ impl SessionState {
                 ),
             };
         }
+        let bytes = approx_heap_bytes(event);
         let held = Held {
             time_ms,
+            bytes,
             facts,
             event: std::mem::take(event),
             ack: out.hold_ack(),
@@ -464,6 +479,7 @@ impl SessionState {
                 .push(Reverse((time_ms, slot, generation)));
         }
         self.buffered += 1;
+        self.buffered_bytes += u64::from(bytes);
         if time_ms > self.max_event_ms {
             self.max_event_ms = time_ms;
             self.anchor_wall_ms = None;
@@ -472,13 +488,17 @@ impl SessionState {
         if watermark > self.watermark_ms {
             self.advance_to(watermark, out);
         }
-        if self.buffered > self.rules.max_buffered_events {
-            // The buffer is full: move the watermark just past the oldest
-            // buffered event so it leaves. Anything older arriving later is
-            // late, as it would be after a watermark advance for any reason.
-            if let Some(&Reverse((oldest, _, _))) = self.release_timers.peek() {
-                self.advance_to(oldest.saturating_add(1), out);
-            }
+        // The buffer is full (events or bytes): move the watermark just past
+        // the oldest buffered event so it leaves, until it fits. Anything
+        // older arriving later is late, as after any watermark advance. Each
+        // round pops a timer or raises the watermark, so this ends.
+        while self.buffered > self.rules.max_buffered_events
+            || self.buffered_bytes > self.rules.max_buffered_bytes
+        {
+            let Some(&Reverse((oldest, _, _))) = self.release_timers.peek() else {
+                break;
+            };
+            self.advance_to(oldest.saturating_add(1), out);
         }
         Arrival::Held
     }
@@ -575,6 +595,7 @@ impl SessionState {
         self.tombstones.clear();
         self.maybe_empty.clear();
         self.buffered = 0;
+        self.buffered_bytes = 0;
         self.open_sessions = 0;
     }
 
@@ -611,6 +632,7 @@ impl SessionState {
         let due = buffer.partition_point(|h| h.time_ms < watermark);
         self.buffered -= due;
         for mut held in buffer.drain(..due) {
+            self.buffered_bytes -= u64::from(held.bytes);
             self.place(slot, held.time_ms, held.facts, &mut held.event, out);
             out.event(held.event, held.ack);
             self.evict_beyond_bound(out);
@@ -1055,8 +1077,11 @@ impl SessionState {
             }
             let mut buffer: Vec<Held> = Vec::with_capacity(machine.buffered.len());
             for b in machine.buffered {
+                let bytes = approx_heap_bytes(&b.event);
+                fresh.buffered_bytes += u64::from(bytes);
                 buffer.push(Held {
                     time_ms: b.time_ms,
+                    bytes,
                     facts: fresh.facts(&b.event),
                     event: b.event,
                     ack: Ack::none(),
@@ -1125,6 +1150,27 @@ struct SessionSnapshot {
 struct BufferedSnapshot {
     time_ms: i64,
     event: Event,
+}
+
+/// An estimate of the heap an event holds, for the `max_buffered_bytes`
+/// bound: for every object entry its node share (64 bytes, a `BTreeMap` entry
+/// of `String` key and `Value`) and key bytes; for every string its bytes; for
+/// every array element 32 bytes. Read while the event is in cache on arrival;
+/// within a small factor of what jemalloc really holds, which is what a bound
+/// on memory needs. Saturates at `u32::MAX`.
+fn approx_heap_bytes(event: &Event) -> u32 {
+    fn walk(value: &Value) -> u64 {
+        match value {
+            Value::String(s) => s.len() as u64,
+            Value::Array(items) => items.iter().map(|v| 32 + walk(v)).sum(),
+            Value::Object(map) => object(map),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+    }
+    fn object(map: &Map<String, Value>) -> u64 {
+        map.iter().map(|(k, v)| 64 + k.len() as u64 + walk(v)).sum()
+    }
+    u32::try_from(object(event.fields())).unwrap_or(u32::MAX)
 }
 
 /// Gives back a timer heap's spare room once it is mostly empty: a burst of

@@ -196,6 +196,7 @@ fn bad_config_is_reported_field_by_field() {
         timeout = "0s"
         split_daily = "Mars/Olympus"
         max_open_sessions = 0
+        max_buffered_bytes = 0
         shards = 0
         open_events = [""]
         "#,
@@ -207,6 +208,7 @@ fn bad_config_is_reported_field_by_field() {
             "timeout",
             "split_daily",
             "max_open_sessions",
+            "max_buffered_bytes",
             "shards",
             "open_events[0]"
         ]
@@ -619,6 +621,45 @@ allowed_lateness = "1h""#,
     assert_eq!(h.state.buffered_events(), 2);
     let (arrival, _) = h.send(track("n", T0, "z", "x"));
     assert_eq!(arrival, Arrival::Late(LATE_BEFORE_WATERMARK));
+}
+
+#[test]
+fn a_buffer_over_its_byte_bound_releases_the_oldest_until_it_fits() {
+    // Each test event is a few hundred estimated bytes: room for about three.
+    let mut h = Harness::new(
+        r#"max_buffered_bytes = 1200
+allowed_lateness = "1h""#,
+    );
+    h.ok("m", T0, "a");
+    let one = h.state.buffered_bytes();
+    assert!(
+        one > 200 && one < 1200,
+        "an event is estimated at {one} bytes"
+    );
+    h.ok("m", T0 + 1, "b");
+    h.ok("m", T0 + 2, "c");
+    h.ok("m", T0 + 3, "d");
+    h.ok("m", T0 + 4, "e");
+    assert!(
+        h.state.buffered_bytes() <= 1200,
+        "{} bytes buffered",
+        h.state.buffered_bytes()
+    );
+    let kept = h.state.buffered_events() as u64;
+    assert_eq!(
+        kept * one,
+        h.state.buffered_bytes(),
+        "bytes follow the events"
+    );
+    assert_eq!(h.tags().len() as u64, 5 - kept, "the oldest left, in order");
+    // What left is behind the watermark now: an event that old is late.
+    let (arrival, _) = h.send(track("n", T0, "z", "x"));
+    assert_eq!(arrival, Arrival::Late(LATE_BEFORE_WATERMARK));
+    // Releasing everything gives every byte back.
+    let mut sink = Collected::default();
+    h.state.tick(h.now, &mut sink);
+    h.state.tick(h.now + 2 * 3_600_000, &mut sink);
+    assert_eq!(h.state.buffered_bytes(), 0);
 }
 
 // ---- state ----
