@@ -2,7 +2,8 @@
 //! that can be told to fail, stall or refuse: exactly-once arrival when it
 //! never fails, intermittent 500s retried without duplicates, 429 with
 //! `Retry-After` honoured, a 400 that sends its events to `rejected` with the
-//! status and body, and a receiver slower than the source holding the source
+//! status and body, a failing receiver shown as a degraded sink on `/ready`
+//! until it recovers, and a receiver slower than the source holding the source
 //! back with bounded memory.
 
 mod common;
@@ -145,6 +146,68 @@ fn retry_after_is_honoured() {
         "the same request, retried"
     );
     assert_exactly_once(numbers_in(&receiver.delivered_bodies()), 10);
+}
+
+#[test]
+fn a_failing_receiver_degrades_the_sink_on_ready_until_it_recovers() {
+    let failing_until = Instant::now() + Duration::from_secs(3);
+    let receiver = Receiver::start(Box::new(move |_, _| {
+        if Instant::now() < failing_until {
+            Reply::status(503)
+        } else {
+            Reply::status(200)
+        }
+    }));
+    let sandbox = Sandbox::new();
+    sandbox.write("in.ndjson", numbered_events(0, 10));
+    let port = free_port();
+    let path = sandbox.topology(&topology(
+        &api_on(port),
+        &receiver.url("/in"),
+        "encoding = \"ndjson\"\nmax_retries = 1000\n",
+        "follow",
+    ));
+    // Not `sluice.api()`: it waits for `/ready` to say yes, which is what
+    // this test expects not to happen at first.
+    let mut sluice = sandbox.spawn(&path);
+    let ready_body = || -> Option<Value> {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/ready"))
+            .and_then(|r| r.json::<Value>())
+            .ok()
+    };
+    let degraded = poll_until(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        "the http sink to show as degraded",
+        || {
+            ready_body().filter(|body| {
+                body["degraded_components"]
+                    .as_array()
+                    .is_some_and(|d| !d.is_empty())
+            })
+        },
+    );
+    assert_eq!(degraded["ready"], false, "{degraded}");
+    assert_eq!(degraded["degraded_components"][0]["component_id"], "out");
+    assert!(
+        degraded["degraded_components"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("503")),
+        "{degraded}"
+    );
+    poll_until(
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        "the sink to recover once the receiver answers 200",
+        || {
+            ready_body()
+                .filter(|body| body["ready"] == true)
+                .map(|_| ())
+        },
+    );
+    assert_exactly_once(numbers_in(&receiver.delivered_bodies()), 10);
+    sluice.terminate();
+    sluice.expect_success(Duration::from_secs(30));
 }
 
 #[test]

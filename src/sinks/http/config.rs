@@ -174,7 +174,12 @@ impl HttpSinkConfig {
             .pool_max_idle_per_host(self.concurrency.max(1))
             .build()
             .map_err(|e| format!("could not build the HTTP client: {e}"))?;
-        Ok(Box::new(HttpSink::new(cx.id, client, self.clone())))
+        Ok(Box::new(HttpSink::new(
+            cx.id,
+            client,
+            self.clone(),
+            cx.health(),
+        )))
     }
 }
 

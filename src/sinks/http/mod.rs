@@ -35,6 +35,10 @@
 //! reaches an endpoint that never fails exactly once. The batch is
 //! acknowledged when `write` returns: `Rejected` if any event was rejected.
 //!
+//! While a request is being retried the sink is marked degraded (`/ready`
+//! answers 503 and names it under `degraded_components`, with the last
+//! failure); the next answer that is not a retryable failure clears it.
+//!
 //! # Layout
 //! * [`config`] — the `[sinks.<id>]` table, validation, build.
 //! * [`sink`] — splitting batches into requests, sending them with retries.

@@ -2,13 +2,14 @@
 //! encoding, sends up to `concurrency` at a time, each retried on its own
 //! (see [`super`] for the contract).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
 
 use super::config::{Encoding, HttpAuth, HttpSinkConfig};
-use crate::component::{Sink, SinkError, SinkRejection};
+use crate::component::{ComponentHealth, Sink, SinkError, SinkRejection};
 use crate::event::Event;
 
 /// Longest `Retry-After` honoured.
@@ -22,6 +23,10 @@ pub struct HttpSink {
     client: reqwest::Client,
     config: HttpSinkConfig,
     rejected: Vec<SinkRejection>,
+    /// Degraded while requests are being retried (the destination fails or
+    /// cannot be reached), healthy again at its next answer that is not a
+    /// retryable failure; `/ready` shows it.
+    health: Arc<ComponentHealth>,
 }
 
 /// One request: its body and the events in it (indices into the batch).
@@ -38,12 +43,18 @@ struct Refusal {
 }
 
 impl HttpSink {
-    pub fn new(id: &str, client: reqwest::Client, config: HttpSinkConfig) -> Self {
+    pub fn new(
+        id: &str,
+        client: reqwest::Client,
+        config: HttpSinkConfig,
+        health: Arc<ComponentHealth>,
+    ) -> Self {
         HttpSink {
             id: id.to_owned(),
             client,
             config,
             rejected: Vec::new(),
+            health,
         }
     }
 
@@ -114,6 +125,7 @@ impl HttpSink {
                 Ok(response) => {
                     let status = response.status();
                     if config.success_codes.contains(&status.as_u16()) {
+                        self.health.set_healthy();
                         return Ok(());
                     }
                     let retryable = status.as_u16() == 429
@@ -121,6 +133,8 @@ impl HttpSink {
                         || status.is_server_error();
                     let retry_after = retry_after(response.headers());
                     if !retryable {
+                        // A refusal is an answer: the destination works.
+                        self.health.set_healthy();
                         let body = first_bytes(response, BODY_KEPT).await;
                         return Err(Refusal {
                             reason: "http_status",
@@ -138,6 +152,7 @@ impl HttpSink {
                 });
             }
             crate::telemetry::destination_failing(&self.id, &why, attempt == 0, attempt);
+            self.health.set_degraded(why);
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -238,6 +253,7 @@ mod tests {
             client: reqwest::Client::new(),
             config,
             rejected: Vec::new(),
+            health: Arc::default(),
         }
     }
 
