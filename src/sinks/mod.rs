@@ -13,6 +13,7 @@ pub mod console;
 pub mod file;
 pub mod http;
 pub mod redis;
+pub mod retry;
 
 use crate::component::Sink;
 
@@ -25,4 +26,12 @@ crate::component_configs! {
         Redis(redis::RedisSinkConfig) = "redis",
         Http(http::HttpSinkConfig) = "http",
     }
+}
+
+/// Installs rustls's crypto provider once (ring); `rediss://` and the http
+/// sink's `https://` need one, and two crates enabling different providers
+/// would otherwise leave the choice ambiguous.
+pub fn install_crypto_provider() {
+    // Err means a provider is installed already, which is all we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

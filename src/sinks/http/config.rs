@@ -169,7 +169,7 @@ impl HttpSinkConfig {
     }
 
     pub fn build(&self, cx: &BuildContext<'_>) -> Result<Box<dyn Sink>, String> {
-        crate::sinks::redis::install_crypto_provider();
+        crate::sinks::install_crypto_provider();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(self.concurrency.max(1))
             .build()

@@ -159,16 +159,14 @@ impl HttpSink {
         }
     }
 
-    /// Exponential backoff with jitter: between half and all of
-    /// `initial × 2^attempt`, at most `retry_max_backoff`.
+    /// Exponential backoff with jitter, from `retry_initial_backoff` up to
+    /// `retry_max_backoff`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .config
-            .retry_initial_backoff
-            .0
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.config.retry_max_backoff.0);
-        full.mul_f64(0.5 + 0.5 * crate::sinks::redis::writer::jitter())
+        crate::sinks::retry::backoff(
+            self.config.retry_initial_backoff.0,
+            self.config.retry_max_backoff.0,
+            attempt,
+        )
     }
 }
 

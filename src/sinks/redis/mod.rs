@@ -97,11 +97,3 @@ pub enum RedisSinkError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
-
-/// Installs rustls's crypto provider once (ring); `rediss://` and the http
-/// sink's `https://` need one, and two crates enabling different providers
-/// would otherwise leave the choice ambiguous.
-pub fn install_crypto_provider() {
-    // Err means a provider is installed already, which is all we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}

@@ -29,7 +29,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A client for `url`: TLS when the scheme is `rediss`, trusting `ca_pem`
 /// (a PEM bundle) instead of the system roots when given.
 pub fn client(url: &str, ca_pem: Option<Vec<u8>>) -> Result<Client, RedisSinkError> {
-    super::install_crypto_provider();
+    crate::sinks::install_crypto_provider();
     let info = url
         .into_connection_info()
         .map_err(|e| RedisSinkError::Url(e.to_string()))?;
@@ -200,7 +200,12 @@ pub async fn run(mut conn: ConnectionManager, flush: Flush, cx: Arc<FlushContext
                 unsure = true;
                 failing_since.get_or_insert_with(Instant::now);
                 report_failure(&cx, &err, attempt);
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(crate::sinks::retry::backoff(
+                    BACKOFF_INITIAL,
+                    BACKOFF_MAX,
+                    attempt,
+                ))
+                .await;
                 attempt = attempt.saturating_add(1);
             }
         }
@@ -225,39 +230,9 @@ fn report_failure(cx: &FlushContext, err: &redis::RedisError, attempt: u32) {
     crate::telemetry::destination_failing(&cx.component_id, &reason, newly, attempt);
 }
 
-/// Exponential backoff with jitter: a random wait between half and all of
-/// `initial × 2^attempt`, at most `BACKOFF_MAX`.
-pub fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_INITIAL
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_MAX);
-    full.mul_f64(0.5 + 0.5 * jitter())
-}
-
-/// A number in [0, 1) that differs between calls and processes; retries need
-/// spread, not cryptographic randomness.
-pub fn jitter() -> f64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed;
-    (xxhash_rust::xxh3::xxh3_64(&x.to_le_bytes()) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        for attempt in 0..40 {
-            let b = backoff(attempt);
-            assert!(b <= BACKOFF_MAX, "{b:?}");
-            assert!(b >= BACKOFF_INITIAL / 2, "{b:?}");
-        }
-        assert!(backoff(10) >= BACKOFF_MAX / 2);
-    }
 
     #[test]
     fn a_flush_is_one_transaction_with_a_marker() {
