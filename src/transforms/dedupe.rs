@@ -107,11 +107,13 @@ impl DedupeConfig {
             return None;
         }
         let field = self.field.clone();
-        let partitioner: Partitioner = Arc::new(move |event: &Event| match event.get(&field) {
-            Some(Value::String(id)) => xxh3_64(id.as_bytes()),
-            Some(Value::Number(n)) => xxh3_64(n.to_string().as_bytes()),
-            // No usable id: it is rejected on whichever shard gets it.
-            _ => 0,
+        let partitioner: Partitioner = Arc::new(move |event: &Event| match event.get_str(&field) {
+            Some(id) => xxh3_64(id.as_bytes()),
+            None => match event.get(&field) {
+                Some(Value::Number(n)) => xxh3_64(n.to_string().as_bytes()),
+                // No usable id: it is rejected on whichever shard gets it.
+                _ => 0,
+            },
         });
         Some((self.shards, partitioner))
     }
@@ -147,6 +149,9 @@ pub struct Dedupe {
 impl Dedupe {
     /// The hash of the event's id, or why it has none.
     fn id_hash(&mut self, event: &Event) -> Result<u64, String> {
+        if let Some(id) = event.get_str(&self.field).filter(|id| !id.is_empty()) {
+            return Ok(xxh3_64(id.as_bytes()));
+        }
         match event.get(&self.field) {
             Some(Value::String(id)) if !id.is_empty() => Ok(xxh3_64(id.as_bytes())),
             Some(Value::Number(n)) => {

@@ -321,20 +321,19 @@ impl Enrich {
                     hour,
                     unix,
                 } => {
-                    let time = match event.get(from) {
-                        None | Some(Value::Null) => continue,
-                        Some(Value::String(text)) => {
-                            match chrono::DateTime::parse_from_rfc3339(text) {
-                                Ok(time) => time.with_timezone(&Utc),
-                                Err(_) => {
-                                    return Err(format!(
-                                        "ops[{index}] (timestamp_parts): {from} {} is not a valid RFC 3339 time",
-                                        show_value(&Value::String(text.clone()))
-                                    ))
-                                }
-                            }
+                    let parsed = event
+                        .get_str(from)
+                        .map(chrono::DateTime::parse_from_rfc3339);
+                    let time = match (parsed, event.get(from)) {
+                        (Some(Ok(time)), _) => time.with_timezone(&Utc),
+                        (_, None | Some(Value::Null)) => continue,
+                        (_, Some(Value::String(text))) => {
+                            return Err(format!(
+                                "ops[{index}] (timestamp_parts): {from} {} is not a valid RFC 3339 time",
+                                show_value(&Value::String(text.clone()))
+                            ))
                         }
-                        Some(other) => {
+                        (_, Some(other)) => {
                             return Err(format!(
                                 "ops[{index}] (timestamp_parts): {from} {} is {}, not an RFC 3339 time string",
                                 show_value(other),

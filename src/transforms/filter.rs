@@ -37,7 +37,7 @@ use serde_json::Value;
 
 use crate::component::{BuildContext, Outputs, Transform, Verdict, REJECTED};
 use crate::config::FieldError;
-use crate::event::{json_kind, Event, FieldPath};
+use crate::event::{json_kind, Event, FieldPath, Kind};
 
 /// `[transforms.<id>]` with `type = "filter"`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -125,6 +125,8 @@ pub struct Filter {
     require_by_type: HashMap<String, Vec<FieldPath>>,
     strings: Vec<FieldPath>,
     timestamps: Vec<FieldPath>,
+    type_field: FieldPath,
+    event_field: FieldPath,
 }
 
 /// Why an event failed: a bounded reason and a message for a person.
@@ -147,13 +149,14 @@ impl Filter {
                 .collect(),
             strings: config.strings.clone(),
             timestamps: config.timestamps.clone(),
+            type_field: FieldPath::literal("type"),
+            event_field: FieldPath::literal("event"),
         }
     }
 
     /// Runs every check in order; the first failure wins.
     pub fn check(&self, event: &Event) -> Result<(), Failure> {
-        let fields = event.fields();
-        let type_name = fields.get("type").and_then(Value::as_str);
+        let type_name = event.get_str(&self.type_field);
 
         if let Some(types) = &self.types {
             match type_name {
@@ -166,7 +169,7 @@ impl Filter {
                     }
                 }
                 _ => {
-                    let found = match fields.get("type") {
+                    let found = match event.get(&self.type_field) {
                         None => "missing".to_owned(),
                         Some(v) => format!("{} ({})", show_value(v), json_kind(v)),
                     };
@@ -181,24 +184,28 @@ impl Filter {
         }
 
         if let Some(events) = &self.events {
-            match fields.get("event") {
-                None | Some(Value::Null) => {}
-                Some(Value::String(name)) => match events.get(name.as_str()) {
-                    Some(true) => {}
-                    Some(false) => {
-                        return Err((
-                            "event_disabled",
-                            format!("event \"{name}\" is disabled (mapped to false in events)"),
-                        ))
+            match event.kind(&self.event_field) {
+                None | Some(Kind::Null) => {}
+                Some(Kind::String { .. }) => {
+                    let name = event.get_str(&self.event_field).unwrap_or_default();
+                    match events.get(name) {
+                        Some(true) => {}
+                        Some(false) => {
+                            return Err((
+                                "event_disabled",
+                                format!("event \"{name}\" is disabled (mapped to false in events)"),
+                            ))
+                        }
+                        None => {
+                            return Err((
+                                "event_not_allowed",
+                                format!("event \"{name}\" is not in the events allowlist"),
+                            ))
+                        }
                     }
-                    None => {
-                        return Err((
-                            "event_not_allowed",
-                            format!("event \"{name}\" is not in the events allowlist"),
-                        ))
-                    }
-                },
-                Some(other) => {
+                }
+                Some(_) => {
+                    let other = event.get(&self.event_field).unwrap_or(&Value::Null);
                     return Err((
                         "not_a_string",
                         format!(
@@ -206,7 +213,7 @@ impl Filter {
                         show_value(other),
                         json_kind(other)
                     ),
-                    ))
+                    ));
                 }
             }
         }
@@ -246,9 +253,10 @@ impl Filter {
         }
 
         for path in &self.strings {
-            match event.get(path) {
-                None | Some(Value::Null) | Some(Value::String(_)) => {}
-                Some(other) => {
+            match event.kind(path) {
+                None | Some(Kind::Null) | Some(Kind::String { .. }) => {}
+                Some(_) => {
+                    let other = event.get(path).unwrap_or(&Value::Null);
                     return Err((
                         "not_a_string",
                         format!(
@@ -256,26 +264,28 @@ impl Filter {
                             show_value(other),
                             json_kind(other)
                         ),
-                    ))
+                    ));
                 }
             }
         }
 
         for path in &self.timestamps {
-            match event.get(path) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(text)) => {
+            match event.kind(path) {
+                None | Some(Kind::Null) => {}
+                Some(Kind::String { .. }) => {
+                    let text = event.get_str(path).unwrap_or_default();
                     if chrono::DateTime::parse_from_rfc3339(text).is_err() {
                         return Err((
                             "bad_timestamp",
                             format!(
                                 "{path} {} is not a valid RFC 3339 time",
-                                show_value(&Value::String(text.clone()))
+                                show_value(&Value::String(text.to_owned()))
                             ),
                         ));
                     }
                 }
-                Some(other) => {
+                Some(_) => {
+                    let other = event.get(path).unwrap_or(&Value::Null);
                     return Err((
                         "bad_timestamp",
                         format!(
@@ -283,7 +293,7 @@ impl Filter {
                             show_value(other),
                             json_kind(other)
                         ),
-                    ))
+                    ));
                 }
             }
         }
@@ -304,10 +314,10 @@ impl Transform for Filter {
 /// How a field lacks a value (`missing`, `null`, `an empty string`), or `None`
 /// when it has one.
 fn absence(event: &Event, path: &FieldPath) -> Option<&'static str> {
-    match event.get(path) {
+    match event.kind(path) {
         None => Some("missing"),
-        Some(Value::Null) => Some("null"),
-        Some(Value::String(s)) if s.is_empty() => Some("an empty string"),
+        Some(Kind::Null) => Some("null"),
+        Some(Kind::String { empty: true }) => Some("an empty string"),
         Some(_) => None,
     }
 }

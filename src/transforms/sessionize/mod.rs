@@ -347,6 +347,9 @@ impl SessionizeConfig {
 
 /// xxh3 of the machine key at `path` (a non-empty string or a number's text).
 fn key_hash(event: &Event, path: &FieldPath) -> Option<u64> {
+    if let Some(key) = event.get_str(path) {
+        return (!key.is_empty()).then(|| xxh3_64(key.as_bytes()));
+    }
     match event.get(path) {
         Some(Value::String(s)) if !s.is_empty() => Some(xxh3_64(s.as_bytes())),
         Some(Value::Number(n)) => Some(xxh3_64(n.to_string().as_bytes())),

@@ -121,6 +121,7 @@ pub struct Rules {
     type_field: FieldPath,
     event_field: FieldPath,
     user_field: FieldPath,
+    session_field: FieldPath,
 }
 
 impl Rules {
@@ -149,6 +150,7 @@ impl Rules {
             type_field: literal_path("type"),
             event_field: literal_path("event"),
             user_field: literal_path("userId"),
+            session_field: literal_path(SESSION_FIELD),
         }
     }
 }
@@ -753,7 +755,7 @@ impl SessionState {
             }
         }
         let tag = session_tag(&session.id, session.count, session.start_ms);
-        event.fields_mut().insert(SESSION_FIELD.to_owned(), tag);
+        event.insert(&self.rules.session_field, tag);
     }
 
     /// Why an event at `time_ms` starts a new session after `session`, if it
@@ -1152,25 +1154,10 @@ struct BufferedSnapshot {
     event: Event,
 }
 
-/// An estimate of the heap an event holds, for the `max_buffered_bytes`
-/// bound: for every object entry its node share (64 bytes, a `BTreeMap` entry
-/// of `String` key and `Value`) and key bytes; for every string its bytes; for
-/// every array element 32 bytes. Read while the event is in cache on arrival;
-/// within a small factor of what jemalloc really holds, which is what a bound
-/// on memory needs. Saturates at `u32::MAX`.
+/// [`Event::approx_heap_bytes`] for the `max_buffered_bytes` bound, read while
+/// the event is in cache on arrival; saturates at `u32::MAX`.
 fn approx_heap_bytes(event: &Event) -> u32 {
-    fn walk(value: &Value) -> u64 {
-        match value {
-            Value::String(s) => s.len() as u64,
-            Value::Array(items) => items.iter().map(|v| 32 + walk(v)).sum(),
-            Value::Object(map) => object(map),
-            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-        }
-    }
-    fn object(map: &Map<String, Value>) -> u64 {
-        map.iter().map(|(k, v)| 64 + k.len() as u64 + walk(v)).sum()
-    }
-    u32::try_from(object(event.fields())).unwrap_or(u32::MAX)
+    u32::try_from(event.approx_heap_bytes()).unwrap_or(u32::MAX)
 }
 
 /// Gives back a timer heap's spare room once it is mostly empty: a burst of
@@ -1301,11 +1288,11 @@ fn mark_late(event: &mut Event, reason: &'static str) -> Arrival {
 /// number's JSON text. False when there is none.
 fn read_key(event: &Event, path: &FieldPath, into: &mut String) -> bool {
     into.clear();
+    if let Some(key) = event.get_str(path) {
+        into.push_str(key);
+        return !key.is_empty();
+    }
     match event.get(path) {
-        Some(Value::String(s)) if !s.is_empty() => {
-            into.push_str(s);
-            true
-        }
         Some(Value::Number(n)) => {
             // Writing into a String cannot fail.
             write!(into, "{n}").expect("formatting into a String");
@@ -1317,6 +1304,11 @@ fn read_key(event: &Event, path: &FieldPath, into: &mut String) -> bool {
 
 /// The event time in UTC milliseconds (digits past the millisecond dropped).
 fn read_time(event: &Event, path: &FieldPath) -> Result<i64, String> {
+    if let Some(text) = event.get_str(path) {
+        return DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| format!("{path} \"{text}\" is not an RFC 3339 timestamp: {e}"));
+    }
     match event.get(path) {
         Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.timestamp_millis())

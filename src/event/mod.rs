@@ -6,51 +6,92 @@
 //! Rejected events travel as [`Event::rejection`] records: the original event
 //! wrapped together with the component that rejected it and a bounded `reason`.
 
+pub mod json;
+mod raw;
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// One analytics event: a JSON object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Event(Map<String, Value>);
+///
+/// Events decoded from text ([`Event::from_json`]) stay text, indexed, until
+/// a component asks for more than reading and setting fields (see
+/// [`raw`]); events built from a map ([`Event::from_map`], the HTTP source,
+/// summaries, rejections) are trees. Both behave the same through every
+/// method here; [`Event::fields_mut`] and [`Event::into_fields`] turn a text
+/// event into a tree for good, so hot paths use `get`, `insert` and `remove`.
+#[derive(Clone)]
+pub struct Event(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Tree(Map<String, Value>),
+    Raw(raw::RawEvent),
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event(Repr::Tree(Map::new()))
+    }
+}
 
 impl Event {
     /// An event holding `fields`.
     pub fn from_map(fields: Map<String, Value>) -> Self {
-        Event(fields)
+        Event(Repr::Tree(fields))
     }
 
     /// Parses one JSON object. Anything else (an array, a number, bad JSON)
     /// is an error naming what was found.
     pub fn from_json(text: &str) -> Result<Self, EventParseError> {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => Ok(Event(map)),
+        if let Some(raw) = raw::RawEvent::index(text) {
+            return Ok(Event(Repr::Raw(raw)));
+        }
+        match json::parse(text) {
+            Ok(Value::Object(map)) => Ok(Event(Repr::Tree(map))),
             Ok(other) => Err(EventParseError::NotAnObject(json_kind(&other))),
             Err(err) => Err(EventParseError::Malformed(err.to_string())),
         }
     }
 
-    /// The top-level fields.
+    /// The top-level fields. For an event still held as text this builds
+    /// (once, until the next change) a map of the whole event.
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.0
+        match &self.0 {
+            Repr::Tree(map) => map,
+            Repr::Raw(raw) => raw.fields(),
+        }
     }
 
-    /// The top-level fields, mutably.
+    /// The top-level fields, mutably (the event becomes a tree).
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.0
+        if let Repr::Raw(raw) = &mut self.0 {
+            let raw = std::mem::replace(raw, raw::RawEvent::empty());
+            self.0 = Repr::Tree(raw.into_map());
+        }
+        match &mut self.0 {
+            Repr::Tree(map) => map,
+            Repr::Raw(_) => unreachable!("just made a tree"),
+        }
     }
 
     /// Consumes the event, giving its fields.
     pub fn into_fields(self) -> Map<String, Value> {
-        self.0
+        match self.0 {
+            Repr::Tree(map) => map,
+            Repr::Raw(raw) => raw.into_map(),
+        }
     }
 
     /// The value at `path`, if every step exists.
     pub fn get(&self, path: &FieldPath) -> Option<&Value> {
         let (first, rest) = path.segments.split_first()?;
-        let mut value = self.0.get(first)?;
+        let mut value = match &self.0 {
+            Repr::Tree(map) => map.get(first)?,
+            Repr::Raw(raw) => return raw.get(&path.segments),
+        };
         for segment in rest {
             value = value.as_object()?.get(segment)?;
         }
@@ -59,15 +100,25 @@ impl Event {
 
     /// The value at `path` when it is a JSON string.
     pub fn get_str(&self, path: &FieldPath) -> Option<&str> {
-        self.get(path).and_then(Value::as_str)
+        match &self.0 {
+            Repr::Tree(_) => self.get(path).and_then(Value::as_str),
+            Repr::Raw(raw) => raw.get_str(&path.segments),
+        }
     }
 
     /// True when `path` holds something other than `null` or `""`.
     pub fn has_value(&self, path: &FieldPath) -> bool {
-        match self.get(path) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.is_empty(),
-            Some(_) => true,
+        !matches!(
+            self.kind(path),
+            None | Some(Kind::Null) | Some(Kind::String { empty: true })
+        )
+    }
+
+    /// The kind of value at `path`, without building it.
+    pub fn kind(&self, path: &FieldPath) -> Option<Kind> {
+        match &self.0 {
+            Repr::Tree(_) => self.get(path).map(Kind::of),
+            Repr::Raw(raw) => raw.kind(&path.segments),
         }
     }
 
@@ -75,36 +126,46 @@ impl Event {
     /// step that holds a non-object is replaced by an object, as a `set` in a
     /// document store would; returns the value that was at `path`.
     pub fn insert(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
-        let (last, parents) = path.segments.split_last()?;
-        let mut map = &mut self.0;
-        for segment in parents {
-            let slot = map
-                .entry(segment.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            map = slot.as_object_mut()?; // just made an object: always Some
+        match &mut self.0 {
+            Repr::Tree(map) => insert_into(map, &path.segments, value),
+            Repr::Raw(raw) => raw.insert(&path.segments, value),
         }
-        map.insert(last.clone(), value)
     }
 
     /// Removes and returns the value at `path`.
     pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
-        let (last, parents) = path.segments.split_last()?;
-        let mut map = &mut self.0;
-        for segment in parents {
-            map = map.get_mut(segment)?.as_object_mut()?;
+        match &mut self.0 {
+            Repr::Tree(map) => {
+                let (last, parents) = path.segments.split_last()?;
+                let mut map = map;
+                for segment in parents {
+                    map = map.get_mut(segment)?.as_object_mut()?;
+                }
+                map.remove(last)
+            }
+            Repr::Raw(raw) => raw.remove(&path.segments),
         }
-        map.remove(last)
     }
 
     /// Appends the event as one line of NDJSON (with the trailing `\n`).
+    /// A tree is written with sorted keys; an event still held as text keeps
+    /// its entries' order and spelling (see [`raw`]).
     pub fn write_json_line(&self, out: &mut Vec<u8>) {
-        // Serializing a `Map<String, Value>` into a Vec cannot fail: keys are
-        // strings and the writer is infallible.
-        serde_json::to_writer(&mut *out, &self.0).expect("serializing an event into memory");
+        match &self.0 {
+            Repr::Tree(map) => json::write_object(map, out),
+            Repr::Raw(raw) => raw.write(out),
+        }
         out.push(b'\n');
+    }
+
+    /// An estimate of the heap bytes the event holds, for memory bounds:
+    /// strings and keys, plus a share per map entry (a `BTreeMap` node holds
+    /// up to 11 entries of ~56 bytes; ~64 per entry with the node overhead).
+    pub fn approx_heap_bytes(&self) -> u64 {
+        match &self.0 {
+            Repr::Tree(map) => approx_map_bytes(map),
+            Repr::Raw(raw) => raw.approx_heap_bytes(),
+        }
     }
 
     /// A rejection record: the rejected event with the component that rejected
@@ -114,14 +175,95 @@ impl Event {
         record.insert("reason".into(), Value::String(reason.into()));
         record.insert("message".into(), Value::String(message));
         record.insert("component_id".into(), Value::String(component_id.into()));
-        record.insert("event".into(), Value::Object(event.0));
-        Event(record)
+        record.insert("event".into(), Value::Object(event.into_fields()));
+        Event(Repr::Tree(record))
+    }
+}
+
+/// What kind of JSON value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Bool,
+    Number,
+    String { empty: bool },
+    Array,
+    Object,
+}
+
+impl Kind {
+    pub fn of(value: &Value) -> Kind {
+        match value {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(_) => Kind::Number,
+            Value::String(s) => Kind::String {
+                empty: s.is_empty(),
+            },
+            Value::Array(_) => Kind::Array,
+            Value::Object(_) => Kind::Object,
+        }
+    }
+}
+
+/// `Event::insert` on a map: `segments` non-empty.
+fn insert_into(map: &mut Map<String, Value>, segments: &[String], value: Value) -> Option<Value> {
+    let (last, parents) = segments.split_last()?;
+    let mut map = map;
+    for segment in parents {
+        let slot = map
+            .entry(segment.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        map = slot.as_object_mut()?; // just made an object: always Some
+    }
+    map.insert(last.clone(), value)
+}
+
+fn approx_map_bytes(map: &Map<String, Value>) -> u64 {
+    map.iter()
+        .map(|(key, value)| 64 + key.len() as u64 + approx_value_bytes(value))
+        .sum()
+}
+
+fn approx_value_bytes(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => s.len() as u64,
+        Value::Array(items) => items.iter().map(|v| 32 + approx_value_bytes(v)).sum(),
+        Value::Object(map) => approx_map_bytes(map),
+        _ => 0,
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields() == other.fields()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Event").field(self.fields()).finish()
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.fields().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Event::from_map)
     }
 }
 
 impl From<Map<String, Value>> for Event {
     fn from(fields: Map<String, Value>) -> Self {
-        Event(fields)
+        Event::from_map(fields)
     }
 }
 
@@ -177,6 +319,14 @@ impl FieldPath {
             text: text.to_owned(),
             segments,
         })
+    }
+
+    /// A path written in the code, such as `"type"`.
+    ///
+    /// # Panics
+    /// If `text` is not a valid path: only for literals, where that is a bug.
+    pub fn literal(text: &str) -> Self {
+        FieldPath::parse(text).expect("a literal field path is valid")
     }
 
     /// The path as written.

@@ -1,0 +1,101 @@
+//! The event JSON reader and writer against serde_json, one thread.
+//!
+//! `cargo bench --bench event_json` generates `sluice gen` lines (default
+//! 200,000; `SLUICE_BENCH_EVENTS` overrides) and, in alternating rounds, times
+//! parsing every line into an event, writing every event back as a line, and
+//! dropping the events — once with `sluice::event::json`, once with
+//! serde_json (`from_str::<Value>` / `to_writer`). Figures are nanoseconds per
+//! event and the ratio serde_json / sluice taken in the same round (the machine
+//! is shared; compare ratios, not absolute times).
+
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+use sluice::event::{json, Event};
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+
+fn main() {
+    let events: u64 = std::env::var("SLUICE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let output = Command::new(SLUICE)
+        .args(["gen", "--events", &events.to_string(), "--seed", "7"])
+        .output()
+        .expect("running sluice gen");
+    assert!(output.status.success(), "sluice gen failed");
+    let text = String::from_utf8(output.stdout).expect("gen writes UTF-8");
+    // gen's deliberately invalid lines are left out: both readers refuse them.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| json::parse(line).is_ok_and(|v| v.is_object()))
+        .collect();
+    let n = lines.len() as f64;
+    println!(
+        "{} JSON object lines, {:.0} bytes each on average",
+        lines.len(),
+        text.len() as f64 / n
+    );
+    println!("round   parse ns/ev (serde_json, sluice, ratio)   write ns/ev (serde_json, sluice, ratio)   drop ns/ev (serde_json, sluice)");
+    let mut out = Vec::with_capacity(4 << 20);
+    let mut their_bytes = Vec::with_capacity(4 << 20);
+    for round in 1..=5 {
+        // [serde_json, sluice] × [parse, write, drop], in nanoseconds.
+        let mut total = [[0u128; 3]; 2];
+        // Batches of the engine's size, so the events stay in cache as they do
+        // in a pipeline, and each batch is parsed, written and dropped by both.
+        for batch in lines.chunks(1000) {
+            let started = Instant::now();
+            let theirs: Vec<Value> = batch
+                .iter()
+                .map(|line| serde_json::from_str(line).expect("valid"))
+                .collect();
+            total[0][0] += started.elapsed().as_nanos();
+            their_bytes.clear();
+            let started = Instant::now();
+            for value in &theirs {
+                serde_json::to_writer(&mut their_bytes, value).expect("in memory");
+                their_bytes.push(b'\n');
+            }
+            total[0][1] += started.elapsed().as_nanos();
+            let started = Instant::now();
+            drop(theirs);
+            total[0][2] += started.elapsed().as_nanos();
+
+            let started = Instant::now();
+            let ours: Vec<Event> = batch
+                .iter()
+                .map(|line| Event::from_json(line).expect("valid"))
+                .collect();
+            total[1][0] += started.elapsed().as_nanos();
+            out.clear();
+            let started = Instant::now();
+            for event in &ours {
+                event.write_json_line(&mut out);
+            }
+            total[1][1] += started.elapsed().as_nanos();
+            let started = Instant::now();
+            drop(ours);
+            total[1][2] += started.elapsed().as_nanos();
+            assert!(out == their_bytes, "the writers disagree");
+        }
+        let per = |ns: u128| ns as f64 / n;
+        let [theirs, ours] = total;
+        println!(
+            "{round:>5}   {:>8.0} {:>8.0} {:>6.2}×                    {:>8.0} {:>8.0} {:>6.2}×                 {:>5.0} {:>5.0}",
+            per(theirs[0]),
+            per(ours[0]),
+            per(theirs[0]) / per(ours[0]),
+            per(theirs[1]),
+            per(ours[1]),
+            per(theirs[1]) / per(ours[1]),
+            per(theirs[2]),
+            per(ours[2]),
+        );
+    }
+}

@@ -1,0 +1,985 @@
+//! An event kept as the JSON line it arrived as, indexed, changed by overlay.
+//!
+//! Turning every line into a `serde_json::Value` tree costs about eighty heap
+//! allocations per Segment event, a second pass to write it out again and a
+//! third to free it, although components read a handful of fields and change
+//! fewer. A [`RawEvent`] instead keeps the line's text and an index of its
+//! top-level entries (key and value spans), found by one validating pass that
+//! allocates nothing but the index:
+//!
+//! * reads walk the text: a top-level field is a span, a nested one
+//!   (`context.device.id`) is found by skipping through its parent's span;
+//!   strings without escapes are borrowed straight from the text. A reader
+//!   that needs a `&Value` gets the entry parsed once and cached.
+//! * writes replace or append whole top-level entries; a change below the top
+//!   level parses that one entry into a `Value` and changes it there.
+//! * serialization copies untouched entries' bytes and writes only what
+//!   changed; freeing is one text, one index and the changed values.
+//!
+//! Contract: a `RawEvent` behaves exactly like the `Map` that serde_json would
+//! have parsed from the same text (same values, last duplicate key wins), and
+//! the text it writes parses to that map; the differential tests in `mod.rs`
+//! check it. What differs is only the spelling of the written line: entries
+//! keep their arrival order (new ones last) instead of sorted order, and an
+//! untouched value keeps its original spelling (`"\u00e9"` stays escaped, a
+//! nested object with a repeated key keeps both — readers take the last, as
+//! serde_json does). Lines this representation is not worth it for (over
+//! [`MAX_RAW_ENTRIES`] top-level keys, over 4 GiB) are parsed into a tree.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use super::{json, Kind};
+
+/// More top-level entries than this and the event is parsed into a tree: the
+/// index is searched linearly and duplicate keys are found pairwise.
+pub const MAX_RAW_ENTRIES: usize = 48;
+
+/// Nesting this deep is refused, as serde_json refuses it.
+const MAX_DEPTH: u32 = 128;
+
+#[derive(Debug)]
+pub struct RawEvent {
+    text: Box<str>,
+    entries: Vec<Entry>,
+    /// The whole event as a map, for readers that ask for one; emptied by
+    /// every change.
+    tree: OnceLock<Map<String, Value>>,
+}
+
+impl Clone for RawEvent {
+    fn clone(&self) -> Self {
+        RawEvent {
+            text: self.text.clone(),
+            entries: self.entries.clone(),
+            tree: OnceLock::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// [`key_tag`] of the key: most lookups are decided by comparing it.
+    tag: u64,
+    key: Key,
+    value: Slot,
+}
+
+#[derive(Debug, Clone)]
+enum Key {
+    /// Between the quotes in the text; has no escapes, so the bytes are the key.
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Untouched: the value's bytes in the text. `compact` when the span has
+    /// no whitespace between tokens, so it can be copied out as it is.
+    Span {
+        start: u32,
+        end: u32,
+        compact: bool,
+        parsed: OnceLock<Value>,
+    },
+    Owned(Value),
+    Removed,
+}
+
+impl RawEvent {
+    /// Indexes `text` when it is a JSON object this representation suits.
+    /// `None` means "parse it into a tree instead": anything that is not an
+    /// object, is not valid JSON, or is too large to index; the tree parser
+    /// then says what is wrong with it, if anything.
+    pub fn index(text: &str) -> Option<RawEvent> {
+        if text.len() > u32::MAX as usize {
+            return None;
+        }
+        let mut scan = Scanner {
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 1,
+            spaced: false,
+        };
+        scan.skip_whitespace();
+        if scan.peek() != Some(b'{') {
+            return None;
+        }
+        scan.pos += 1;
+        let mut entries: Vec<Entry> = Vec::with_capacity(16);
+        scan.skip_whitespace();
+        if scan.peek() == Some(b'}') {
+            scan.pos += 1;
+        } else {
+            loop {
+                scan.skip_whitespace();
+                if scan.peek() != Some(b'"') {
+                    return None;
+                }
+                scan.pos += 1;
+                let key_start = scan.pos;
+                let escaped = scan.skip_string().ok()?;
+                let key_end = scan.pos - 1;
+                let key = if escaped {
+                    match json::parse(&text[key_start - 1..=key_end]) {
+                        Ok(Value::String(key)) => Key::Owned(key.into()),
+                        _ => return None,
+                    }
+                } else {
+                    Key::Span(key_start as u32, key_end as u32)
+                };
+                scan.skip_whitespace();
+                if scan.peek() != Some(b':') {
+                    return None;
+                }
+                scan.pos += 1;
+                scan.skip_whitespace();
+                let start = scan.pos;
+                scan.spaced = false;
+                scan.skip_value().ok()?;
+                let value = Slot::Span {
+                    start: start as u32,
+                    end: scan.pos as u32,
+                    compact: !scan.spaced,
+                    parsed: OnceLock::new(),
+                };
+                if entries.len() == MAX_RAW_ENTRIES {
+                    return None;
+                }
+                let name = key_text(text, &key);
+                let tag = key_tag(name);
+                // The later of two equal keys wins, as in serde_json's map.
+                if let Some(earlier) = entries.iter_mut().find(|e| {
+                    e.tag == tag
+                        && !matches!(e.value, Slot::Removed)
+                        && key_text(text, &e.key) == name
+                }) {
+                    earlier.value = Slot::Removed;
+                }
+                entries.push(Entry { tag, key, value });
+                scan.skip_whitespace();
+                match scan.peek() {
+                    Some(b',') => scan.pos += 1,
+                    Some(b'}') => {
+                        scan.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        scan.skip_whitespace();
+        if scan.pos != text.len() {
+            return None;
+        }
+        Some(RawEvent {
+            text: text.into(),
+            entries,
+            tree: OnceLock::new(),
+        })
+    }
+
+    /// A placeholder, for taking a `RawEvent` out of a `&mut`.
+    pub fn empty() -> RawEvent {
+        RawEvent {
+            text: Box::default(),
+            entries: Vec::new(),
+            tree: OnceLock::new(),
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<usize> {
+        let tag = key_tag(key);
+        self.entries.iter().rposition(|e| {
+            e.tag == tag && !matches!(e.value, Slot::Removed) && key_text(&self.text, &e.key) == key
+        })
+    }
+
+    /// The value at `segments` (non-empty), parsing its top-level entry once if
+    /// it is still text.
+    pub fn get(&self, segments: &[String]) -> Option<&Value> {
+        let (first, rest) = segments.split_first()?;
+        let entry = &self.entries[self.find(first)?];
+        let mut value = match &entry.value {
+            Slot::Owned(value) => value,
+            Slot::Span {
+                start, end, parsed, ..
+            } => parsed.get_or_init(|| parse_span(&self.text, *start, *end)),
+            Slot::Removed => return None,
+        };
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        Some(value)
+    }
+
+    /// Where the value at `segments` is in the text, if it is there untouched;
+    /// `Err(())` when the text cannot answer (the entry was changed, or a key
+    /// on the way is spelled with escapes) and [`RawEvent::get`] must.
+    fn span_of(&self, segments: &[String]) -> Result<Option<(usize, usize)>, ()> {
+        let Some((first, rest)) = segments.split_first() else {
+            return Ok(None);
+        };
+        let Some(index) = self.find(first) else {
+            return Ok(None);
+        };
+        let Slot::Span { start, end, .. } = self.entries[index].value else {
+            return Err(());
+        };
+        let mut span = (start as usize, end as usize);
+        for segment in rest {
+            match find_member(self.text.as_bytes(), span.0, segment)? {
+                Some(found) => span = found,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(span))
+    }
+
+    /// The string at `segments`, borrowed from the text when it has no escapes.
+    pub fn get_str(&self, segments: &[String]) -> Option<&str> {
+        match self.span_of(segments) {
+            Ok(Some((start, end))) => {
+                let bytes = self.text.as_bytes();
+                if bytes[start] != b'"' {
+                    return None;
+                }
+                let inner = &self.text[start + 1..end - 1];
+                if !inner.contains('\\') {
+                    return Some(inner);
+                }
+                self.get(segments).and_then(Value::as_str)
+            }
+            Ok(None) => None,
+            Err(()) => self.get(segments).and_then(Value::as_str),
+        }
+    }
+
+    /// The kind of the value at `segments`, from its first byte in the text.
+    pub fn kind(&self, segments: &[String]) -> Option<Kind> {
+        match self.span_of(segments) {
+            Ok(Some((start, end))) => Some(match self.text.as_bytes()[start] {
+                b'n' => Kind::Null,
+                b't' | b'f' => Kind::Bool,
+                b'"' => Kind::String {
+                    empty: end - start == 2,
+                },
+                b'[' => Kind::Array,
+                b'{' => Kind::Object,
+                _ => Kind::Number,
+            }),
+            Ok(None) => None,
+            Err(()) => self.get(segments).map(Kind::of),
+        }
+    }
+
+    /// Writes `value` at `segments` (non-empty) as `Event::insert` does.
+    pub fn insert(&mut self, segments: &[String], value: Value) -> Option<Value> {
+        self.tree.take();
+        let (first, rest) = segments.split_first()?;
+        let index = match self.find(first) {
+            Some(index) => index,
+            None if rest.is_empty() => {
+                self.entries.push(Entry {
+                    tag: key_tag(first),
+                    key: Key::Owned(first.as_str().into()),
+                    value: Slot::Owned(value),
+                });
+                return None;
+            }
+            None => {
+                self.entries.push(Entry {
+                    tag: key_tag(first),
+                    key: Key::Owned(first.as_str().into()),
+                    value: Slot::Owned(Value::Object(Map::new())),
+                });
+                self.entries.len() - 1
+            }
+        };
+        if rest.is_empty() {
+            let old = std::mem::replace(&mut self.entries[index].value, Slot::Owned(value));
+            return take_value(&self.text, old);
+        }
+        let top = self.owned(index);
+        if !top.is_object() {
+            *top = Value::Object(Map::new());
+        }
+        let Value::Object(map) = top else {
+            unreachable!("just made an object");
+        };
+        super::insert_into(map, rest, value)
+    }
+
+    /// Removes and returns the value at `segments`.
+    pub fn remove(&mut self, segments: &[String]) -> Option<Value> {
+        let (first, rest) = segments.split_first()?;
+        let index = self.find(first)?;
+        if rest.is_empty() {
+            self.tree.take();
+            let old = std::mem::replace(&mut self.entries[index].value, Slot::Removed);
+            return take_value(&self.text, old);
+        }
+        // Nothing to change when the path is not there: leave the entry as text.
+        if let Ok(None) = self.span_of(segments) {
+            return None;
+        }
+        self.tree.take();
+        let (last, parents) = rest.split_last()?;
+        let mut map = self.owned(index).as_object_mut()?;
+        for segment in parents {
+            map = map.get_mut(segment)?.as_object_mut()?;
+        }
+        map.remove(last)
+    }
+
+    /// The entry at `index` as an owned value, parsing it if it is text.
+    fn owned(&mut self, index: usize) -> &mut Value {
+        let slot = &mut self.entries[index].value;
+        if !matches!(slot, Slot::Owned(_)) {
+            let old = std::mem::replace(slot, Slot::Removed);
+            *slot = Slot::Owned(take_value(&self.text, old).unwrap_or(Value::Null));
+        }
+        match slot {
+            Slot::Owned(value) => value,
+            _ => unreachable!("just made owned"),
+        }
+    }
+
+    /// The whole event as a map.
+    pub fn fields(&self) -> &Map<String, Value> {
+        self.tree.get_or_init(|| self.to_map())
+    }
+
+    fn to_map(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        for entry in &self.entries {
+            let value = match &entry.value {
+                Slot::Owned(value) => value.clone(),
+                Slot::Span {
+                    start, end, parsed, ..
+                } => match parsed.get() {
+                    Some(value) => value.clone(),
+                    None => parse_span(&self.text, *start, *end),
+                },
+                Slot::Removed => continue,
+            };
+            map.insert(key_text(&self.text, &entry.key).to_owned(), value);
+        }
+        map
+    }
+
+    pub fn into_map(mut self) -> Map<String, Value> {
+        if let Some(map) = self.tree.take() {
+            return map;
+        }
+        let mut map = Map::new();
+        for entry in std::mem::take(&mut self.entries) {
+            let key = key_text(&self.text, &entry.key).to_owned();
+            if let Some(value) = take_value(&self.text, entry.value) {
+                map.insert(key, value);
+            }
+        }
+        map
+    }
+
+    /// Appends the event as one JSON object (no newline).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let bytes = self.text.as_bytes();
+        out.reserve(bytes.len() + 64);
+        out.push(b'{');
+        let mut first = true;
+        for entry in &self.entries {
+            if matches!(entry.value, Slot::Removed) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            match &entry.key {
+                Key::Span(start, end) => {
+                    out.extend_from_slice(&bytes[*start as usize - 1..=*end as usize]);
+                }
+                Key::Owned(key) => json::write_str(key, out),
+            }
+            out.push(b':');
+            match &entry.value {
+                Slot::Span {
+                    start,
+                    end,
+                    compact: true,
+                    ..
+                } => out.extend_from_slice(&bytes[*start as usize..*end as usize]),
+                Slot::Span {
+                    start, end, parsed, ..
+                } => match parsed.get() {
+                    Some(value) => json::write_value(value, out),
+                    None => json::write_value(&parse_span(&self.text, *start, *end), out),
+                },
+                Slot::Owned(value) => json::write_value(value, out),
+                Slot::Removed => unreachable!("skipped above"),
+            }
+        }
+        out.push(b'}');
+    }
+
+    /// An estimate of the heap this event holds: its text and index, and the
+    /// values parsed or set since.
+    pub fn approx_heap_bytes(&self) -> u64 {
+        let mut bytes =
+            self.text.len() as u64 + (self.entries.capacity() * size_of::<Entry>()) as u64;
+        for entry in &self.entries {
+            if let Key::Owned(key) = &entry.key {
+                bytes += key.len() as u64;
+            }
+            match &entry.value {
+                Slot::Owned(value) => bytes += super::approx_value_bytes(value),
+                Slot::Span { parsed, .. } => {
+                    bytes += parsed.get().map_or(0, super::approx_value_bytes)
+                }
+                Slot::Removed => {}
+            }
+        }
+        bytes
+    }
+}
+
+/// A key's length and first bytes in one word: two keys with different tags
+/// differ, so a lookup compares whole keys only when tags match.
+#[inline]
+fn key_tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut head = [0u8; 8];
+    let n = bytes.len().min(7);
+    head[..n].copy_from_slice(&bytes[..n]);
+    head[7] = bytes.len().min(255) as u8;
+    u64::from_le_bytes(head)
+}
+
+fn key_text<'t>(text: &'t str, key: &'t Key) -> &'t str {
+    match key {
+        Key::Span(start, end) => &text[*start as usize..*end as usize],
+        Key::Owned(key) => key,
+    }
+}
+
+/// Parses a span the index validated.
+fn parse_span(text: &str, start: u32, end: u32) -> Value {
+    // Validated when indexed, so this cannot fail; null is the harmless answer
+    // if that promise were ever broken.
+    json::parse(&text[start as usize..end as usize]).unwrap_or(Value::Null)
+}
+
+fn take_value(text: &str, slot: Slot) -> Option<Value> {
+    match slot {
+        Slot::Owned(value) => Some(value),
+        Slot::Span {
+            start, end, parsed, ..
+        } => Some(
+            parsed
+                .into_inner()
+                .unwrap_or_else(|| parse_span(text, start, end)),
+        ),
+        Slot::Removed => None,
+    }
+}
+
+/// In validated text, the span of the member `key` of the object starting at
+/// `at` (the last one, if repeated); `Ok(None)` if absent or `at` is not an
+/// object; `Err(())` if a key is spelled with escapes (the caller parses).
+fn find_member(bytes: &[u8], at: usize, key: &str) -> Result<Option<(usize, usize)>, ()> {
+    if bytes[at] != b'{' {
+        return Ok(None);
+    }
+    let mut pos = at + 1;
+    let mut found = None;
+    loop {
+        pos = skip_spaces(bytes, pos);
+        match bytes[pos] {
+            b'}' => return Ok(found),
+            b',' => {
+                pos = skip_spaces(bytes, pos + 1);
+            }
+            _ => {}
+        }
+        // At a key's opening quote.
+        let key_start = pos + 1;
+        let key_end = end_of_string(bytes, key_start);
+        let name = &bytes[key_start..key_end - 1];
+        if name.contains(&b'\\') {
+            return Err(());
+        }
+        pos = skip_spaces(bytes, key_end);
+        pos = skip_spaces(bytes, pos + 1); // the colon
+        let value_end = end_of_value(bytes, pos);
+        if name == key.as_bytes() {
+            found = Some((pos, value_end));
+        }
+        pos = value_end;
+    }
+}
+
+fn skip_spaces(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// In validated text, the index just past the string whose contents start at `pos`.
+fn end_of_string(bytes: &[u8], mut pos: usize) -> usize {
+    loop {
+        match memchr::memchr2(b'"', b'\\', &bytes[pos..]) {
+            Some(offset) if bytes[pos + offset] == b'\\' => pos += offset + 2,
+            Some(offset) => return pos + offset + 1,
+            None => return bytes.len(),
+        }
+    }
+}
+
+/// In validated text, the index just past the value starting at `pos`.
+fn end_of_value(bytes: &[u8], mut pos: usize) -> usize {
+    match bytes[pos] {
+        b'"' => end_of_string(bytes, pos + 1),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match bytes[pos] {
+                    b'"' => {
+                        pos = end_of_string(bytes, pos + 1);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return pos + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                pos += 1;
+            }
+        }
+        _ => {
+            while let Some(&b) = bytes.get(pos) {
+                if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    break;
+                }
+                pos += 1;
+            }
+            pos
+        }
+    }
+}
+
+/// A validating pass over JSON that builds nothing: it accepts exactly what
+/// [`json::parse`] accepts (checked by the differential tests).
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    depth: u32,
+    /// Whitespace was skipped between tokens since last cleared.
+    spaced: bool,
+}
+
+impl Scanner<'_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn skip_whitespace(&mut self) {
+        let start = self.pos;
+        self.pos = skip_spaces(self.bytes, self.pos);
+        self.spaced |= self.pos != start;
+    }
+
+    fn skip_value(&mut self) -> Result<(), ()> {
+        match self.peek().ok_or(())? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_string().map(drop)
+            }
+            b'{' => self.skip_container(b'}', true),
+            b'[' => self.skip_container(b']', false),
+            b't' => self.skip_literal(b"true"),
+            b'f' => self.skip_literal(b"false"),
+            b'n' => self.skip_literal(b"null"),
+            b'-' | b'0'..=b'9' => self.skip_number(),
+            _ => Err(()),
+        }
+    }
+
+    fn skip_literal(&mut self, word: &[u8]) -> Result<(), ()> {
+        if self.bytes.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    fn skip_container(&mut self, close: u8, object: bool) -> Result<(), ()> {
+        self.depth += 1;
+        if self.depth >= MAX_DEPTH {
+            return Err(());
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_whitespace();
+            if object {
+                if self.peek() != Some(b'"') {
+                    return Err(());
+                }
+                self.pos += 1;
+                self.skip_string()?;
+                self.skip_whitespace();
+                if self.peek() != Some(b':') {
+                    return Err(());
+                }
+                self.pos += 1;
+                self.skip_whitespace();
+            }
+            self.skip_value()?;
+            self.skip_whitespace();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b) if b == close => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(()),
+            }
+        }
+    }
+
+    /// Past a string whose opening quote is consumed; true if it had escapes.
+    fn skip_string(&mut self) -> Result<bool, ()> {
+        let mut escaped = false;
+        loop {
+            self.pos = json::find_special(self.bytes, self.pos);
+            match self.peek().ok_or(())? {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(escaped);
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.pos += 1;
+                    self.skip_escape()?;
+                }
+                _ => return Err(()), // a control character
+            }
+        }
+    }
+
+    fn skip_escape(&mut self) -> Result<(), ()> {
+        let byte = self.peek().ok_or(())?;
+        self.pos += 1;
+        match byte {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'u' => {
+                let first = self.hex4()?;
+                match first {
+                    0xDC00..=0xDFFF => Err(()),
+                    0xD800..=0xDBFF => {
+                        if self.bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(());
+                        }
+                        self.pos += 2;
+                        match self.hex4()? {
+                            0xDC00..=0xDFFF => Ok(()),
+                            _ => Err(()),
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Err(()),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u16, ()> {
+        let digits = self.bytes.get(self.pos..self.pos + 4).ok_or(())?;
+        let mut n = 0u16;
+        for &b in digits {
+            n = n * 16 + (b as char).to_digit(16).ok_or(())? as u16;
+        }
+        self.pos += 4;
+        Ok(n)
+    }
+
+    /// JSON's number grammar; a value beyond f64's range is refused, as the
+    /// parser refuses it.
+    fn skip_number(&mut self) -> Result<(), ()> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        match self.peek().ok_or(())? {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.skip_digits(),
+            _ => return Err(()),
+        }
+        let int_digits = self.pos - int_start;
+        if let Some(b'0'..=b'9') = self.peek() {
+            return Err(()); // a leading zero
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(());
+            }
+            self.skip_digits();
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(());
+            }
+            self.skip_digits();
+        }
+        // Without an exponent, fewer than 309 integer digits is always finite.
+        if exponent || int_digits > 308 {
+            let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(drop)?;
+            let value: f64 = text.parse().map_err(drop)?;
+            if !value.is_finite() {
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Event, FieldPath, Repr};
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path(p: &str) -> FieldPath {
+        FieldPath::parse(p).unwrap()
+    }
+
+    fn raw(text: &str) -> Event {
+        let event = Event::from_json(text).unwrap();
+        assert!(
+            matches!(event.0, Repr::Raw(_)),
+            "{text} was not kept as text"
+        );
+        event
+    }
+
+    fn line(event: &Event) -> Value {
+        let mut out = Vec::new();
+        event.write_json_line(&mut out);
+        assert_eq!(out.pop(), Some(b'\n'));
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn reads_borrow_from_the_text() {
+        let e = raw(r#"{"type":"track","context":{"device":{"id":"m-1"},"n":3},"e":""}"#);
+        assert_eq!(e.get_str(&path("context.device.id")), Some("m-1"));
+        assert_eq!(e.get_str(&path("context.n")), None);
+        assert_eq!(e.kind(&path("context.n")), Some(Kind::Number));
+        assert!(!e.has_value(&path("e")));
+        assert!(!e.has_value(&path("context.device.nope")));
+        let Repr::Raw(inner) = &e.0 else {
+            unreachable!()
+        };
+        // Nothing was parsed to answer those.
+        assert!(inner
+            .entries
+            .iter()
+            .all(|e| matches!(&e.value, Slot::Span { parsed, .. } if parsed.get().is_none())));
+    }
+
+    #[test]
+    fn repeated_and_escaped_keys_read_as_serde_json_reads_them() {
+        let text = r#"{"a":1,"b":{"k":1,"k":"two"},"a":3,"\u0063":"see","d":{"\u006b":4}}"#;
+        let e = raw(text);
+        let reference: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(Value::Object(e.fields().clone()), reference);
+        assert_eq!(e.get(&path("a")), Some(&Value::from(3)));
+        assert_eq!(e.get_str(&path("b.k")), Some("two"));
+        assert_eq!(e.get_str(&path("c")), Some("see"));
+        assert_eq!(e.get(&path("d.k")), Some(&Value::from(4)));
+        assert_eq!(e.kind(&path("d.k")), Some(Kind::Number));
+        assert_eq!(line(&e), reference);
+    }
+
+    #[test]
+    fn changes_are_written_and_untouched_entries_copied() {
+        let mut e = raw(r#"{"z":1,"p":{"sku":"S-1","q":2},"s":"caf\u00e9", "sp" : [1, 2]}"#);
+        e.insert(&path("p.item"), Value::from("S-1"));
+        e.remove(&path("p.sku"));
+        e.insert(&path("new"), Value::from(true));
+        e.remove(&path("z"));
+        let mut out = Vec::new();
+        e.write_json_line(&mut out);
+        // Arrival order kept, the escape kept, the spaced array re-written.
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"p\":{\"item\":\"S-1\",\"q\":2},\"s\":\"caf\\u00e9\",\"sp\":[1,2],\"new\":true}\n"
+        );
+    }
+
+    #[test]
+    fn lines_it_does_not_suit_become_trees() {
+        let many: Vec<String> = (0..=MAX_RAW_ENTRIES)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect();
+        let text = format!("{{{}}}", many.join(","));
+        let e = Event::from_json(&text).unwrap();
+        assert!(matches!(e.0, Repr::Tree(_)));
+        assert_eq!(e.get(&path("k3")), Some(&Value::from(3)));
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-c\"\\\\é\u{1}]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-c]{1,2}", inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object_text() -> impl Strategy<Value = String> {
+        // Objects written compact, pretty, or with a repeated key spliced in.
+        (
+            prop::collection::vec(("[a-c]{1,2}", json_value()), 0..8),
+            0..3u8,
+        )
+            .prop_map(|(entries, style)| match style {
+                0 => serde_json::to_string(&Value::Object(entries.into_iter().collect())).unwrap(),
+                1 => serde_json::to_string_pretty(&Value::Object(entries.into_iter().collect()))
+                    .unwrap(),
+                _ => {
+                    let parts: Vec<String> = entries
+                        .iter()
+                        .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v))
+                        .collect();
+                    format!("{{{}}}", parts.join(","))
+                }
+            })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(String, Value),
+        Remove(String),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let path = "[a-c]{1,2}(\\.[a-c]{1,2}){0,2}";
+        prop_oneof![
+            (path, json_value()).prop_map(|(p, v)| Op::Insert(p, v)),
+            path.prop_map(Op::Remove),
+        ]
+    }
+
+    /// Every read of every short path answers the same on both.
+    fn same_reads(raw: &Event, tree: &Event) {
+        for a in ["a", "b", "c", "aa", "ab", "ba"] {
+            for rest in ["", ".a", ".b", ".c", ".a.b", ".b.a", ".aa"] {
+                let p = path(&format!("{a}{rest}"));
+                assert_eq!(raw.get(&p), tree.get(&p), "get {p}");
+                assert_eq!(raw.get_str(&p), tree.get_str(&p), "get_str {p}");
+                assert_eq!(raw.kind(&p), tree.kind(&p), "kind {p}");
+                assert_eq!(raw.has_value(&p), tree.has_value(&p), "has_value {p}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Kept as text or not, an event is the map serde_json reads from
+        /// the same line, through reads, changes and writing out.
+        #[test]
+        fn behaves_like_the_tree_serde_json_reads(text in object_text(), ops in prop::collection::vec(op(), 0..6)) {
+            let reference: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            let mut raw = Event::from_json(&text).unwrap();
+            let mut tree = Event::from_map(reference);
+            same_reads(&raw, &tree);
+            for op in ops {
+                match op {
+                    Op::Insert(p, v) => {
+                        let p = path(&p);
+                        prop_assert_eq!(raw.insert(&p, v.clone()), tree.insert(&p, v));
+                    }
+                    Op::Remove(p) => {
+                        let p = path(&p);
+                        prop_assert_eq!(raw.remove(&p), tree.remove(&p));
+                    }
+                }
+                same_reads(&raw, &tree);
+                prop_assert_eq!(raw.fields(), tree.fields());
+                prop_assert_eq!(line(&raw), Value::Object(tree.fields().clone()));
+            }
+            prop_assert_eq!(raw.clone().into_fields(), tree.clone().into_fields());
+            prop_assert!(raw == tree);
+        }
+
+        /// Damaged lines: refused exactly when serde_json refuses them (as an
+        /// object), and read as serde_json reads them otherwise.
+        #[test]
+        fn accepts_what_serde_json_accepts(
+            text in object_text(),
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(b"{}[]\",:\\ 0123456789-+.eEtrufalsn\x01".to_vec()),
+            how in 0..3u8,
+        ) {
+            let mut bytes = text.into_bytes();
+            let i = at.index(bytes.len() + 1);
+            match how {
+                0 => { bytes.truncate(i); }
+                1 => { if i < bytes.len() { bytes[i] = byte } }
+                _ => bytes.insert(i, byte),
+            }
+            let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(()) };
+            let reference = serde_json::from_str::<Value>(text);
+            match (Event::from_json(text), reference) {
+                (Ok(event), Ok(Value::Object(map))) => {
+                    prop_assert_eq!(event.fields(), &map);
+                    prop_assert_eq!(line(&event), Value::Object(map));
+                }
+                (Err(_), Ok(Value::Object(_))) => prop_assert!(false, "refused {:?}", text),
+                (Ok(_), _) => prop_assert!(false, "accepted {:?}", text),
+                (Err(_), _) => {}
+            }
+        }
+    }
+}
