@@ -43,6 +43,9 @@ const MAX_DEPTH: u32 = 128;
 pub struct RawEvent {
     text: Box<str>,
     entries: Vec<Entry>,
+    /// [`key_tag`] of each entry's key ([`REMOVED`] once removed), apart
+    /// from the entries so a lookup reads one or two cache lines.
+    tags: Vec<Tag>,
     /// The whole event as a map, for readers that ask for one; emptied by
     /// every change.
     tree: OnceLock<Map<String, Value>>,
@@ -53,15 +56,17 @@ impl Clone for RawEvent {
         RawEvent {
             text: self.text.clone(),
             entries: self.entries.clone(),
+            tags: self.tags.clone(),
             tree: OnceLock::new(),
         }
     }
 }
 
+/// The tag of a removed entry: no key has it, as 0xFF never occurs in UTF-8.
+const REMOVED: Tag = Tag::MAX;
+
 #[derive(Debug, Clone)]
 struct Entry {
-    /// [`key_tag`] of the key: most lookups are decided by comparing it.
-    tag: u64,
     key: Key,
     value: Slot,
 }
@@ -76,11 +81,14 @@ enum Key {
 #[derive(Debug, Clone)]
 enum Slot {
     /// Untouched: the value's bytes in the text. `compact` when the span has
-    /// no whitespace between tokens, so it can be copied out as it is.
+    /// no whitespace between tokens, so it can be copied out as it is;
+    /// `unique` when no object inside repeats a key (checked for objects of
+    /// up to [`UNIQUE_CHECKED`] keys), so a lookup may stop at the first match.
     Span {
         start: u32,
         end: u32,
         compact: bool,
+        unique: bool,
         parsed: OnceLock<Value>,
     },
     Owned(Value),
@@ -101,6 +109,7 @@ impl RawEvent {
             pos: 0,
             depth: 1,
             spaced: false,
+            unique: true,
         };
         scan.skip_whitespace();
         if scan.peek() != Some(b'{') {
@@ -108,6 +117,7 @@ impl RawEvent {
         }
         scan.pos += 1;
         let mut entries: Vec<Entry> = Vec::with_capacity(16);
+        let mut tags: Vec<Tag> = Vec::with_capacity(16);
         scan.skip_whitespace();
         if scan.peek() == Some(b'}') {
             scan.pos += 1;
@@ -137,11 +147,13 @@ impl RawEvent {
                 scan.skip_whitespace();
                 let start = scan.pos;
                 scan.spaced = false;
+                scan.unique = true;
                 scan.skip_value().ok()?;
                 let value = Slot::Span {
                     start: start as u32,
                     end: scan.pos as u32,
                     compact: !scan.spaced,
+                    unique: scan.unique,
                     parsed: OnceLock::new(),
                 };
                 if entries.len() == MAX_RAW_ENTRIES {
@@ -150,14 +162,12 @@ impl RawEvent {
                 let name = key_text(text, &key);
                 let tag = key_tag(name);
                 // The later of two equal keys wins, as in serde_json's map.
-                if let Some(earlier) = entries.iter_mut().find(|e| {
-                    e.tag == tag
-                        && !matches!(e.value, Slot::Removed)
-                        && key_text(text, &e.key) == name
-                }) {
-                    earlier.value = Slot::Removed;
+                if let Some(earlier) = find_tagged(text, &entries, &tags, tag, name) {
+                    entries[earlier].value = Slot::Removed;
+                    tags[earlier] = REMOVED;
                 }
-                entries.push(Entry { tag, key, value });
+                entries.push(Entry { key, value });
+                tags.push(tag);
                 scan.skip_whitespace();
                 match scan.peek() {
                     Some(b',') => scan.pos += 1,
@@ -176,6 +186,7 @@ impl RawEvent {
         Some(RawEvent {
             text: text.into(),
             entries,
+            tags,
             tree: OnceLock::new(),
         })
     }
@@ -185,15 +196,22 @@ impl RawEvent {
         RawEvent {
             text: Box::default(),
             entries: Vec::new(),
+            tags: Vec::new(),
             tree: OnceLock::new(),
         }
     }
 
     fn find(&self, key: &str) -> Option<usize> {
-        let tag = key_tag(key);
-        self.entries.iter().rposition(|e| {
-            e.tag == tag && !matches!(e.value, Slot::Removed) && key_text(&self.text, &e.key) == key
-        })
+        find_tagged(&self.text, &self.entries, &self.tags, key_tag(key), key)
+    }
+
+    fn push(&mut self, key: &str, value: Slot) -> usize {
+        self.entries.push(Entry {
+            key: Key::Owned(key.into()),
+            value,
+        });
+        self.tags.push(key_tag(key));
+        self.entries.len() - 1
     }
 
     /// The value at `segments` (non-empty), parsing its top-level entry once if
@@ -224,12 +242,15 @@ impl RawEvent {
         let Some(index) = self.find(first) else {
             return Ok(None);
         };
-        let Slot::Span { start, end, .. } = self.entries[index].value else {
+        let Slot::Span {
+            start, end, unique, ..
+        } = self.entries[index].value
+        else {
             return Err(());
         };
         let mut span = (start as usize, end as usize);
         for segment in rest {
-            match find_member(self.text.as_bytes(), span.0, segment)? {
+            match find_member(self.text.as_bytes(), span.0, segment, unique)? {
                 Some(found) => span = found,
                 None => return Ok(None),
             }
@@ -281,21 +302,10 @@ impl RawEvent {
         let index = match self.find(first) {
             Some(index) => index,
             None if rest.is_empty() => {
-                self.entries.push(Entry {
-                    tag: key_tag(first),
-                    key: Key::Owned(first.as_str().into()),
-                    value: Slot::Owned(value),
-                });
+                self.push(first, Slot::Owned(value));
                 return None;
             }
-            None => {
-                self.entries.push(Entry {
-                    tag: key_tag(first),
-                    key: Key::Owned(first.as_str().into()),
-                    value: Slot::Owned(Value::Object(Map::new())),
-                });
-                self.entries.len() - 1
-            }
+            None => self.push(first, Slot::Owned(Value::Object(Map::new()))),
         };
         if rest.is_empty() {
             let old = std::mem::replace(&mut self.entries[index].value, Slot::Owned(value));
@@ -317,6 +327,7 @@ impl RawEvent {
         let index = self.find(first)?;
         if rest.is_empty() {
             self.tree.take();
+            self.tags[index] = REMOVED;
             let old = std::mem::replace(&mut self.entries[index].value, Slot::Removed);
             return take_value(&self.text, old);
         }
@@ -374,6 +385,7 @@ impl RawEvent {
             return map;
         }
         let mut map = Map::new();
+        self.tags.clear();
         for entry in std::mem::take(&mut self.entries) {
             let key = key_text(&self.text, &entry.key).to_owned();
             if let Some(value) = take_value(&self.text, entry.value) {
@@ -427,8 +439,9 @@ impl RawEvent {
     /// An estimate of the heap this event holds: its text and index, and the
     /// values parsed or set since.
     pub fn approx_heap_bytes(&self) -> u64 {
-        let mut bytes =
-            self.text.len() as u64 + (self.entries.capacity() * size_of::<Entry>()) as u64;
+        let mut bytes = self.text.len() as u64
+            + (self.entries.capacity() * size_of::<Entry>()) as u64
+            + (self.tags.capacity() * size_of::<Tag>()) as u64;
         for entry in &self.entries {
             if let Key::Owned(key) = &entry.key {
                 bytes += key.len() as u64;
@@ -445,16 +458,45 @@ impl RawEvent {
     }
 }
 
-/// A key's length and first bytes in one word: two keys with different tags
-/// differ, so a lookup compares whole keys only when tags match.
+/// Keys of a nested object checked for repeats; a larger object is taken to
+/// repeat one (lookups in it then read all of it, which is only slower).
+const UNIQUE_CHECKED: usize = 16;
+
+/// A key's length and its first [`TAG_BYTES`] bytes in one number.
+type Tag = u128;
+
+/// Keys this long or shorter are wholly in their tag.
+const TAG_BYTES: usize = 15;
+
+/// Two keys with different tags differ, and two keys of at most
+/// [`TAG_BYTES`] bytes with equal tags are equal: most lookups compare tags
+/// only, without touching the entries or the text (which, for an event that
+/// crossed threads or waited in a buffer, are cache misses).
 #[inline]
-fn key_tag(key: &str) -> u64 {
-    let bytes = key.as_bytes();
-    let mut head = [0u8; 8];
-    let n = bytes.len().min(7);
+fn key_tag(key: &str) -> Tag {
+    bytes_tag(key.as_bytes())
+}
+
+#[inline]
+fn bytes_tag(bytes: &[u8]) -> Tag {
+    let mut head = [0u8; 16];
+    let n = bytes.len().min(TAG_BYTES);
     head[..n].copy_from_slice(&bytes[..n]);
-    head[7] = bytes.len().min(255) as u8;
-    u64::from_le_bytes(head)
+    head[15] = bytes.len().min(255) as u8;
+    Tag::from_le_bytes(head)
+}
+
+/// The live entry whose key is `key` (tagged `tag`).
+#[inline]
+fn find_tagged(text: &str, entries: &[Entry], tags: &[Tag], tag: Tag, key: &str) -> Option<usize> {
+    let mut end = tags.len();
+    while let Some(index) = tags[..end].iter().rposition(|&t| t == tag) {
+        if key.len() <= TAG_BYTES || key_text(text, &entries[index].key) == key {
+            return Some(index);
+        }
+        end = index;
+    }
+    None
 }
 
 fn key_text<'t>(text: &'t str, key: &'t Key) -> &'t str {
@@ -486,9 +528,15 @@ fn take_value(text: &str, slot: Slot) -> Option<Value> {
 }
 
 /// In validated text, the span of the member `key` of the object starting at
-/// `at` (the last one, if repeated); `Ok(None)` if absent or `at` is not an
-/// object; `Err(())` if a key is spelled with escapes (the caller parses).
-fn find_member(bytes: &[u8], at: usize, key: &str) -> Result<Option<(usize, usize)>, ()> {
+/// `at` (the last one, if repeated: unless `unique` says no key repeats, the
+/// whole object is read); `Ok(None)` if absent or `at` is not an object;
+/// `Err(())` if a key is spelled with escapes (the caller parses).
+fn find_member(
+    bytes: &[u8],
+    at: usize,
+    key: &str,
+    unique: bool,
+) -> Result<Option<(usize, usize)>, ()> {
     if bytes[at] != b'{' {
         return Ok(None);
     }
@@ -514,6 +562,9 @@ fn find_member(bytes: &[u8], at: usize, key: &str) -> Result<Option<(usize, usiz
         pos = skip_spaces(bytes, pos + 1); // the colon
         let value_end = end_of_value(bytes, pos);
         if name == key.as_bytes() {
+            if unique {
+                return Ok(Some((pos, value_end)));
+            }
             found = Some((pos, value_end));
         }
         pos = value_end;
@@ -582,6 +633,8 @@ struct Scanner<'a> {
     depth: u32,
     /// Whitespace was skipped between tokens since last cleared.
     spaced: bool,
+    /// No object since last set repeated a key (as far as checked).
+    unique: bool,
 }
 
 impl Scanner<'_> {
@@ -634,6 +687,9 @@ impl Scanner<'_> {
             self.depth -= 1;
             return Ok(());
         }
+        // The keys seen so far in this object, to notice a repeated one.
+        let mut keys = [(0 as Tag, 0usize, 0usize); UNIQUE_CHECKED];
+        let mut count = 0;
         loop {
             self.skip_whitespace();
             if object {
@@ -641,7 +697,25 @@ impl Scanner<'_> {
                     return Err(());
                 }
                 self.pos += 1;
-                self.skip_string()?;
+                let start = self.pos;
+                let escaped = self.skip_string()?;
+                if self.unique {
+                    // An escaped key may spell another one differently;
+                    // a large object is not checked: both count as repeated.
+                    let key = &self.bytes[start..self.pos - 1];
+                    let tag = bytes_tag(key);
+                    let repeated = escaped
+                        || count == UNIQUE_CHECKED
+                        || keys[..count]
+                            .iter()
+                            .any(|&(t, s, e)| t == tag && &self.bytes[s..e] == key);
+                    if repeated {
+                        self.unique = false;
+                    } else {
+                        keys[count] = (tag, start, self.pos - 1);
+                        count += 1;
+                    }
+                }
                 self.skip_whitespace();
                 if self.peek() != Some(b':') {
                     return Err(());
@@ -832,6 +906,35 @@ mod tests {
     }
 
     #[test]
+    fn long_keys_sharing_a_prefix_are_told_apart() {
+        let text = r#"{"a_long_common_prefix_1":1,"a_long_common_prefix_2":{"a_long_common_prefix_1":2,"a_long_common_prefix_3":3}}"#;
+        let mut e = raw(text);
+        assert_eq!(
+            e.get(&path("a_long_common_prefix_1")),
+            Some(&Value::from(1))
+        );
+        assert_eq!(e.get(&path("a_long_common_prefix_3")), None);
+        assert_eq!(
+            e.kind(&path("a_long_common_prefix_2.a_long_common_prefix_3")),
+            Some(Kind::Number)
+        );
+        assert_eq!(
+            e.remove(&path("a_long_common_prefix_1")),
+            Some(Value::from(1))
+        );
+        e.insert(&path("a_long_common_prefix_4"), Value::from(4));
+        assert_eq!(
+            e.get(&path("a_long_common_prefix_2.a_long_common_prefix_1")),
+            Some(&Value::from(2))
+        );
+        assert_eq!(
+            e.get(&path("a_long_common_prefix_4")),
+            Some(&Value::from(4))
+        );
+        assert_eq!(e.get(&path("a_long_common_prefix_1")), None);
+    }
+
+    #[test]
     fn changes_are_written_and_untouched_entries_copied() {
         let mut e = raw(r#"{"z":1,"p":{"sku":"S-1","q":2},"s":"caf\u00e9", "sp" : [1, 2]}"#);
         e.insert(&path("p.item"), Value::from("S-1"));
@@ -877,10 +980,11 @@ mod tests {
     }
 
     fn object_text() -> impl Strategy<Value = String> {
-        // Objects written compact, pretty, or with a repeated key spliced in.
+        // Objects written compact, pretty, or with keys repeated at the top
+        // or one level down.
         (
             prop::collection::vec(("[a-c]{1,2}", json_value()), 0..8),
-            0..3u8,
+            0..4u8,
         )
             .prop_map(|(entries, style)| match style {
                 0 => serde_json::to_string(&Value::Object(entries.into_iter().collect())).unwrap(),
@@ -891,7 +995,12 @@ mod tests {
                         .iter()
                         .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v))
                         .collect();
-                    format!("{{{}}}", parts.join(","))
+                    if style == 2 {
+                        format!("{{{}}}", parts.join(","))
+                    } else {
+                        // Repeated keys one level down.
+                        format!("{{\"b\":1,\"a\":{{{}}}}}", parts.join(","))
+                    }
                 }
             })
     }
