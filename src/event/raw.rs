@@ -436,6 +436,26 @@ impl RawEvent {
         out.push(b'}');
     }
 
+    /// See `Event::prefetch`.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let text = self.text.as_ptr();
+            // SAFETY: prefetching is a hint that never faults, whatever the
+            // address; these are live allocations anyway. SSE is part of
+            // the x86_64 baseline.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().wrapping_add(4).cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().cast());
+                _mm_prefetch::<_MM_HINT_T0>(text.cast());
+                _mm_prefetch::<_MM_HINT_T0>(text.wrapping_add(64).cast());
+            }
+        }
+    }
+
     /// An estimate of the heap this event holds: its text and index, and the
     /// values parsed or set since.
     pub fn approx_heap_bytes(&self) -> u64 {

@@ -193,7 +193,11 @@ impl PathTemplate {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Field(path) => push_value(out, event.get(path)),
+                // Strings, the usual case, are read without building a value.
+                Segment::Field(path) => match event.get_str(path) {
+                    Some(text) => push_sanitized(out, text),
+                    None => push_value(out, event.get(path)),
+                },
                 Segment::Time(items) => {
                     if let Some(time) = time {
                         // Formatting into a String cannot fail; the items were

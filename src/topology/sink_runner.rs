@@ -59,6 +59,7 @@ impl Runner for SinkRunner {
         }
         self.supervised.telemetry.events_received(events.len());
         let started = Instant::now();
+        Event::prefetch(&events);
         let mut attempts = 0;
         loop {
             let Err(failure) = self.write(&events).await else {

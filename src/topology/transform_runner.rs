@@ -44,6 +44,7 @@ impl Runner for TransformRunner {
         self.supervised.telemetry.events_received(events.len());
         self.outputs.begin(ack.clone());
         let started = Instant::now();
+        Event::prefetch(&events);
         let mut next = 0;
         // The index of the event that crashed the transform once already.
         let mut retrying: Option<usize> = None;

@@ -85,15 +85,18 @@ impl Template {
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Field(path) => match event.get(path) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    // Writing into a String cannot fail.
-                    Some(Value::Number(n)) => {
-                        let _ = write!(out, "{n}");
-                    }
-                    Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-                    _ if reject_missing => return Err(MissingField(path.to_string())),
-                    _ => {}
+                // Strings, the usual case, are read without building a value.
+                Segment::Field(path) => match event.get_str(path) {
+                    Some(s) => out.push_str(s),
+                    None => match event.get(path) {
+                        // Writing into a String cannot fail.
+                        Some(Value::Number(n)) => {
+                            let _ = write!(out, "{n}");
+                        }
+                        Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+                        _ if reject_missing => return Err(MissingField(path.to_string())),
+                        _ => {}
+                    },
                 },
             }
         }
