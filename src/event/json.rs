@@ -105,7 +105,7 @@ fn write_number(number: &Number, out: &mut Vec<u8>) {
 
 /// Appends `text` as a JSON string: `"` and `\` escaped, control characters
 /// as serde_json escapes them (`\n`, `\t`, ... or `\u00XX`), nothing else.
-pub(super) fn write_str(text: &str, out: &mut Vec<u8>) {
+pub fn write_str(text: &str, out: &mut Vec<u8>) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');

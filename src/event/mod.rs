@@ -132,6 +132,21 @@ impl Event {
         }
     }
 
+    /// Writes the value whose JSON text is `json` at `path`, as `insert`
+    /// does. For a component that renders a value as text anyway (a session
+    /// tag): an event kept as text stores the text as it is. `json` must be
+    /// valid JSON; text that is not is stored as a string.
+    pub fn insert_json(&mut self, path: &FieldPath, json: String) {
+        if let Repr::Raw(raw) = &mut self.0 {
+            if let [key] = path.segments.as_slice() {
+                raw.insert_json(key, json.into_boxed_str());
+                return;
+            }
+        }
+        let value = json::parse(&json).unwrap_or(Value::String(json));
+        self.insert(path, value);
+    }
+
     /// Removes and returns the value at `path`.
     pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
         match &mut self.0 {

@@ -42,10 +42,7 @@ const MAX_DEPTH: u32 = 128;
 #[derive(Debug)]
 pub struct RawEvent {
     text: Box<str>,
-    entries: Vec<Entry>,
-    /// [`key_tag`] of each entry's key ([`REMOVED`] once removed), apart
-    /// from the entries so a lookup reads one or two cache lines.
-    tags: Vec<Tag>,
+    root: Members,
     /// The whole event as a map, for readers that ask for one; emptied by
     /// every change.
     tree: OnceLock<Map<String, Value>>,
@@ -55,8 +52,7 @@ impl Clone for RawEvent {
     fn clone(&self) -> Self {
         RawEvent {
             text: self.text.clone(),
-            entries: self.entries.clone(),
-            tags: self.tags.clone(),
+            root: self.root.clone(),
             tree: OnceLock::new(),
         }
     }
@@ -64,6 +60,16 @@ impl Clone for RawEvent {
 
 /// The tag of a removed entry: no key has it, as 0xFF never occurs in UTF-8.
 const REMOVED: Tag = Tag::MAX;
+
+/// One object's members, indexed: the event's top level, or an object in it
+/// that was changed below its top.
+#[derive(Debug, Clone, Default)]
+struct Members {
+    entries: Vec<Entry>,
+    /// [`key_tag`] of each entry's key ([`REMOVED`] once removed), apart
+    /// from the entries so a lookup reads one or two cache lines.
+    tags: Vec<Tag>,
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -92,6 +98,17 @@ enum Slot {
         parsed: OnceLock<Value>,
     },
     Owned(Value),
+    /// Set as JSON text by its writer (trusted to be valid JSON, compact).
+    Text {
+        json: Box<str>,
+        parsed: OnceLock<Value>,
+    },
+    /// An object of the text changed below its top: its members, indexed
+    /// the same way; `parsed` is the whole object for readers that ask.
+    Object {
+        members: Box<Members>,
+        parsed: OnceLock<Value>,
+    },
     Removed,
 }
 
@@ -185,8 +202,7 @@ impl RawEvent {
         }
         Some(RawEvent {
             text: text.into(),
-            entries,
-            tags,
+            root: Members { entries, tags },
             tree: OnceLock::new(),
         })
     }
@@ -195,72 +211,20 @@ impl RawEvent {
     pub fn empty() -> RawEvent {
         RawEvent {
             text: Box::default(),
-            entries: Vec::new(),
-            tags: Vec::new(),
+            root: Members::default(),
             tree: OnceLock::new(),
         }
     }
 
-    fn find(&self, key: &str) -> Option<usize> {
-        find_tagged(&self.text, &self.entries, &self.tags, key_tag(key), key)
-    }
-
-    fn push(&mut self, key: &str, value: Slot) -> usize {
-        self.entries.push(Entry {
-            key: Key::Owned(key.into()),
-            value,
-        });
-        self.tags.push(key_tag(key));
-        self.entries.len() - 1
-    }
-
-    /// The value at `segments` (non-empty), parsing its top-level entry once if
-    /// it is still text.
+    /// The value at `segments` (non-empty), parsing the entry that holds it
+    /// once if it is still text.
     pub fn get(&self, segments: &[String]) -> Option<&Value> {
-        let (first, rest) = segments.split_first()?;
-        let entry = &self.entries[self.find(first)?];
-        let mut value = match &entry.value {
-            Slot::Owned(value) => value,
-            Slot::Span {
-                start, end, parsed, ..
-            } => parsed.get_or_init(|| parse_span(&self.text, *start, *end)),
-            Slot::Removed => return None,
-        };
-        for segment in rest {
-            value = value.as_object()?.get(segment)?;
-        }
-        Some(value)
-    }
-
-    /// Where the value at `segments` is in the text, if it is there untouched;
-    /// `Err(())` when the text cannot answer (the entry was changed, or a key
-    /// on the way is spelled with escapes) and [`RawEvent::get`] must.
-    fn span_of(&self, segments: &[String]) -> Result<Option<(usize, usize)>, ()> {
-        let Some((first, rest)) = segments.split_first() else {
-            return Ok(None);
-        };
-        let Some(index) = self.find(first) else {
-            return Ok(None);
-        };
-        let Slot::Span {
-            start, end, unique, ..
-        } = self.entries[index].value
-        else {
-            return Err(());
-        };
-        let mut span = (start as usize, end as usize);
-        for segment in rest {
-            match find_member(self.text.as_bytes(), span.0, segment, unique)? {
-                Some(found) => span = found,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(span))
+        self.root.get(&self.text, segments)
     }
 
     /// The string at `segments`, borrowed from the text when it has no escapes.
     pub fn get_str(&self, segments: &[String]) -> Option<&str> {
-        match self.span_of(segments) {
+        match self.root.span_of(&self.text, segments) {
             Ok(Some((start, end))) => {
                 let bytes = self.text.as_bytes();
                 if bytes[start] != b'"' {
@@ -279,7 +243,7 @@ impl RawEvent {
 
     /// The kind of the value at `segments`, from its first byte in the text.
     pub fn kind(&self, segments: &[String]) -> Option<Kind> {
-        match self.span_of(segments) {
+        match self.root.span_of(&self.text, segments) {
             Ok(Some((start, end))) => Some(match self.text.as_bytes()[start] {
                 b'n' => Kind::Null,
                 b't' | b'f' => Kind::Bool,
@@ -298,20 +262,225 @@ impl RawEvent {
     /// Writes `value` at `segments` (non-empty) as `Event::insert` does.
     pub fn insert(&mut self, segments: &[String], value: Value) -> Option<Value> {
         self.tree.take();
+        self.root.insert(&self.text, segments, value)
+    }
+
+    /// Sets the top-level `key` to the value whose JSON text is `json`.
+    pub fn insert_json(&mut self, key: &str, json: Box<str>) {
+        self.tree.take();
+        let slot = Slot::Text {
+            json,
+            parsed: OnceLock::new(),
+        };
+        match self.root.find(&self.text, key) {
+            Some(index) => self.root.entries[index].value = slot,
+            None => {
+                self.root.push(key, slot);
+            }
+        }
+    }
+
+    /// Removes and returns the value at `segments`.
+    pub fn remove(&mut self, segments: &[String]) -> Option<Value> {
+        // Nothing changes when the path is not there: leave the text alone.
+        if let Ok(None) = self.root.span_of(&self.text, segments) {
+            return None;
+        }
+        self.tree.take();
+        self.root.remove(&self.text, segments)
+    }
+
+    /// The whole event as a map.
+    pub fn fields(&self) -> &Map<String, Value> {
+        self.tree.get_or_init(|| self.root.to_map(&self.text))
+    }
+
+    pub fn into_map(mut self) -> Map<String, Value> {
+        match self.tree.take() {
+            Some(map) => map,
+            None => std::mem::take(&mut self.root).into_map(&self.text),
+        }
+    }
+
+    /// Appends the event as one JSON object (no newline).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(self.text.len() + 64);
+        self.root.write(&self.text, out);
+    }
+
+    /// See `Event::prefetch`.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let text = self.text.as_ptr();
+            let tags = self.root.tags.as_ptr();
+            // SAFETY: prefetching is a hint that never faults, whatever the
+            // address; these are live allocations anyway. SSE is part of
+            // the x86_64 baseline.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(tags.cast());
+                _mm_prefetch::<_MM_HINT_T0>(tags.wrapping_add(4).cast());
+                _mm_prefetch::<_MM_HINT_T0>(self.root.entries.as_ptr().cast());
+                _mm_prefetch::<_MM_HINT_T0>(text.cast());
+                _mm_prefetch::<_MM_HINT_T0>(text.wrapping_add(64).cast());
+            }
+        }
+    }
+
+    /// An estimate of the heap this event holds: its text and index, and the
+    /// values parsed or set since.
+    pub fn approx_heap_bytes(&self) -> u64 {
+        self.text.len() as u64 + self.root.approx_heap_bytes()
+    }
+}
+
+impl Members {
+    /// The members of the object at `start..end` of validated text.
+    /// `unique` (from the scanner) says no object there repeats a key;
+    /// otherwise repeats are found as the index finds them.
+    fn of_object(text: &str, start: usize, end: usize, compact: bool, unique: bool) -> Members {
+        let bytes = text.as_bytes();
+        let mut members = Members::default();
+        let mut pos = start + 1;
+        loop {
+            pos = skip_spaces(bytes, pos);
+            match bytes[pos] {
+                b'}' => break,
+                b',' => pos = skip_spaces(bytes, pos + 1),
+                _ => {}
+            }
+            let key_start = pos + 1;
+            let key_end = end_of_string(bytes, key_start) - 1;
+            let raw_key = &text[key_start..key_end];
+            let key = if raw_key.contains('\\') {
+                match json::parse(&text[key_start - 1..=key_end]) {
+                    Ok(Value::String(key)) => Key::Owned(key.into()),
+                    _ => Key::Owned(raw_key.into()), // validated: cannot happen
+                }
+            } else {
+                Key::Span(key_start as u32, key_end as u32)
+            };
+            pos = skip_spaces(bytes, key_end + 1);
+            pos = skip_spaces(bytes, pos + 1); // the colon
+            let value_end = end_of_value(bytes, pos);
+            let name = key_text(text, &key);
+            let tag = key_tag(name);
+            if !unique {
+                if let Some(earlier) = find_tagged(text, &members.entries, &members.tags, tag, name)
+                {
+                    members.entries[earlier].value = Slot::Removed;
+                    members.tags[earlier] = REMOVED;
+                }
+            }
+            members.entries.push(Entry {
+                key,
+                value: Slot::Span {
+                    start: pos as u32,
+                    end: value_end as u32,
+                    compact,
+                    unique,
+                    parsed: OnceLock::new(),
+                },
+            });
+            members.tags.push(tag);
+            pos = value_end;
+        }
+        debug_assert!(pos < end);
+        members
+    }
+
+    fn find(&self, text: &str, key: &str) -> Option<usize> {
+        find_tagged(text, &self.entries, &self.tags, key_tag(key), key)
+    }
+
+    fn push(&mut self, key: &str, value: Slot) -> usize {
+        self.entries.push(Entry {
+            key: Key::Owned(key.into()),
+            value,
+        });
+        self.tags.push(key_tag(key));
+        self.entries.len() - 1
+    }
+
+    fn get<'a>(&'a self, text: &'a str, segments: &[String]) -> Option<&'a Value> {
         let (first, rest) = segments.split_first()?;
-        let index = match self.find(first) {
+        let entry = &self.entries[self.find(text, first)?];
+        let mut value = match &entry.value {
+            Slot::Owned(value) => value,
+            Slot::Span {
+                start, end, parsed, ..
+            } => parsed.get_or_init(|| parse_span(text, *start, *end)),
+            Slot::Text { json, parsed } => parsed.get_or_init(|| parse_text(json)),
+            Slot::Object { members, parsed } => {
+                if rest.is_empty() {
+                    parsed.get_or_init(|| Value::Object(members.to_map(text)))
+                } else {
+                    return members.get(text, rest);
+                }
+            }
+            Slot::Removed => return None,
+        };
+        for segment in rest {
+            value = value.as_object()?.get(segment)?;
+        }
+        Some(value)
+    }
+
+    /// Where the value at `segments` is in the text, if it is there untouched;
+    /// `Err(())` when the text cannot answer (the value was set, or a key on
+    /// the way is spelled with escapes) and [`Members::get`] must.
+    fn span_of(&self, text: &str, segments: &[String]) -> Result<Option<(usize, usize)>, ()> {
+        let Some((first, rest)) = segments.split_first() else {
+            return Ok(None);
+        };
+        let Some(index) = self.find(text, first) else {
+            return Ok(None);
+        };
+        let (start, end, unique) = match &self.entries[index].value {
+            Slot::Span {
+                start, end, unique, ..
+            } => (*start, *end, *unique),
+            Slot::Object { members, .. } if !rest.is_empty() => return members.span_of(text, rest),
+            _ => return Err(()),
+        };
+        let mut span = (start as usize, end as usize);
+        for segment in rest {
+            match find_member(text.as_bytes(), span.0, segment, unique)? {
+                Some(found) => span = found,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(span))
+    }
+
+    fn insert(&mut self, text: &str, segments: &[String], value: Value) -> Option<Value> {
+        let (first, rest) = segments.split_first()?;
+        let index = match self.find(text, first) {
             Some(index) => index,
             None if rest.is_empty() => {
                 self.push(first, Slot::Owned(value));
                 return None;
             }
-            None => self.push(first, Slot::Owned(Value::Object(Map::new()))),
+            None => self.push(
+                first,
+                Slot::Object {
+                    members: Box::default(),
+                    parsed: OnceLock::new(),
+                },
+            ),
         };
         if rest.is_empty() {
             let old = std::mem::replace(&mut self.entries[index].value, Slot::Owned(value));
-            return take_value(&self.text, old);
+            return take_value(text, old);
         }
-        let top = self.owned(index);
+        if let Some(members) = self.object(text, index) {
+            return members.insert(text, rest, value);
+        }
+        // Not an object of the text: a value set earlier, or something that
+        // is no object and is replaced by one, as `Event::insert` does.
+        let top = self.owned(text, index);
         if !top.is_object() {
             *top = Value::Object(Map::new());
         }
@@ -321,35 +490,65 @@ impl RawEvent {
         super::insert_into(map, rest, value)
     }
 
-    /// Removes and returns the value at `segments`.
-    pub fn remove(&mut self, segments: &[String]) -> Option<Value> {
+    fn remove(&mut self, text: &str, segments: &[String]) -> Option<Value> {
         let (first, rest) = segments.split_first()?;
-        let index = self.find(first)?;
+        let index = self.find(text, first)?;
         if rest.is_empty() {
-            self.tree.take();
             self.tags[index] = REMOVED;
             let old = std::mem::replace(&mut self.entries[index].value, Slot::Removed);
-            return take_value(&self.text, old);
+            return take_value(text, old);
         }
-        // Nothing to change when the path is not there: leave the entry as text.
-        if let Ok(None) = self.span_of(segments) {
-            return None;
+        if let Some(members) = self.object(text, index) {
+            return members.remove(text, rest);
         }
-        self.tree.take();
         let (last, parents) = rest.split_last()?;
-        let mut map = self.owned(index).as_object_mut()?;
+        let mut map = self.owned(text, index).as_object_mut()?;
         for segment in parents {
             map = map.get_mut(segment)?.as_object_mut()?;
         }
         map.remove(last)
     }
 
+    /// The members of the entry at `index` when it is an object of the text,
+    /// indexed (once) for a change below it; `None` for anything else.
+    fn object(&mut self, text: &str, index: usize) -> Option<&mut Members> {
+        let slot = &mut self.entries[index].value;
+        if let Slot::Span {
+            start,
+            end,
+            compact,
+            unique,
+            ..
+        } = *slot
+        {
+            if text.as_bytes()[start as usize] == b'{' {
+                *slot = Slot::Object {
+                    members: Box::new(Members::of_object(
+                        text,
+                        start as usize,
+                        end as usize,
+                        compact,
+                        unique,
+                    )),
+                    parsed: OnceLock::new(),
+                };
+            }
+        }
+        match slot {
+            Slot::Object { members, parsed } => {
+                parsed.take();
+                Some(members)
+            }
+            _ => None,
+        }
+    }
+
     /// The entry at `index` as an owned value, parsing it if it is text.
-    fn owned(&mut self, index: usize) -> &mut Value {
+    fn owned(&mut self, text: &str, index: usize) -> &mut Value {
         let slot = &mut self.entries[index].value;
         if !matches!(slot, Slot::Owned(_)) {
             let old = std::mem::replace(slot, Slot::Removed);
-            *slot = Slot::Owned(take_value(&self.text, old).unwrap_or(Value::Null));
+            *slot = Slot::Owned(take_value(text, old).unwrap_or(Value::Null));
         }
         match slot {
             Slot::Owned(value) => value,
@@ -357,12 +556,7 @@ impl RawEvent {
         }
     }
 
-    /// The whole event as a map.
-    pub fn fields(&self) -> &Map<String, Value> {
-        self.tree.get_or_init(|| self.to_map())
-    }
-
-    fn to_map(&self) -> Map<String, Value> {
+    fn to_map(&self, text: &str) -> Map<String, Value> {
         let mut map = Map::new();
         for entry in &self.entries {
             let value = match &entry.value {
@@ -371,34 +565,36 @@ impl RawEvent {
                     start, end, parsed, ..
                 } => match parsed.get() {
                     Some(value) => value.clone(),
-                    None => parse_span(&self.text, *start, *end),
+                    None => parse_span(text, *start, *end),
+                },
+                Slot::Text { json, parsed } => match parsed.get() {
+                    Some(value) => value.clone(),
+                    None => parse_text(json),
+                },
+                Slot::Object { members, parsed } => match parsed.get() {
+                    Some(value) => value.clone(),
+                    None => Value::Object(members.to_map(text)),
                 },
                 Slot::Removed => continue,
             };
-            map.insert(key_text(&self.text, &entry.key).to_owned(), value);
+            map.insert(key_text(text, &entry.key).to_owned(), value);
         }
         map
     }
 
-    pub fn into_map(mut self) -> Map<String, Value> {
-        if let Some(map) = self.tree.take() {
-            return map;
-        }
+    fn into_map(self, text: &str) -> Map<String, Value> {
         let mut map = Map::new();
-        self.tags.clear();
-        for entry in std::mem::take(&mut self.entries) {
-            let key = key_text(&self.text, &entry.key).to_owned();
-            if let Some(value) = take_value(&self.text, entry.value) {
+        for entry in self.entries {
+            let key = key_text(text, &entry.key).to_owned();
+            if let Some(value) = take_value(text, entry.value) {
                 map.insert(key, value);
             }
         }
         map
     }
 
-    /// Appends the event as one JSON object (no newline).
-    pub fn write(&self, out: &mut Vec<u8>) {
-        let bytes = self.text.as_bytes();
-        out.reserve(bytes.len() + 64);
+    fn write(&self, text: &str, out: &mut Vec<u8>) {
+        let bytes = text.as_bytes();
         out.push(b'{');
         let mut first = true;
         for entry in &self.entries {
@@ -427,52 +623,35 @@ impl RawEvent {
                     start, end, parsed, ..
                 } => match parsed.get() {
                     Some(value) => json::write_value(value, out),
-                    None => json::write_value(&parse_span(&self.text, *start, *end), out),
+                    None => json::write_value(&parse_span(text, *start, *end), out),
                 },
                 Slot::Owned(value) => json::write_value(value, out),
+                Slot::Text { json, .. } => out.extend_from_slice(json.as_bytes()),
+                Slot::Object { members, .. } => members.write(text, out),
                 Slot::Removed => unreachable!("skipped above"),
             }
         }
         out.push(b'}');
     }
 
-    /// See `Event::prefetch`.
-    #[inline]
-    pub fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let text = self.text.as_ptr();
-            // SAFETY: prefetching is a hint that never faults, whatever the
-            // address; these are live allocations anyway. SSE is part of
-            // the x86_64 baseline.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().cast());
-                _mm_prefetch::<_MM_HINT_T0>(self.tags.as_ptr().wrapping_add(4).cast());
-                _mm_prefetch::<_MM_HINT_T0>(self.entries.as_ptr().cast());
-                _mm_prefetch::<_MM_HINT_T0>(text.cast());
-                _mm_prefetch::<_MM_HINT_T0>(text.wrapping_add(64).cast());
-            }
-        }
-    }
-
-    /// An estimate of the heap this event holds: its text and index, and the
-    /// values parsed or set since.
-    pub fn approx_heap_bytes(&self) -> u64 {
-        let mut bytes = self.text.len() as u64
-            + (self.entries.capacity() * size_of::<Entry>()) as u64
+    fn approx_heap_bytes(&self) -> u64 {
+        let mut bytes = (self.entries.capacity() * size_of::<Entry>()) as u64
             + (self.tags.capacity() * size_of::<Tag>()) as u64;
         for entry in &self.entries {
             if let Key::Owned(key) = &entry.key {
                 bytes += key.len() as u64;
             }
-            match &entry.value {
-                Slot::Owned(value) => bytes += super::approx_value_bytes(value),
-                Slot::Span { parsed, .. } => {
-                    bytes += parsed.get().map_or(0, super::approx_value_bytes)
+            bytes += match &entry.value {
+                Slot::Owned(value) => super::approx_value_bytes(value),
+                Slot::Span { parsed, .. } => parsed.get().map_or(0, super::approx_value_bytes),
+                Slot::Text { json, parsed } => {
+                    json.len() as u64 + parsed.get().map_or(0, super::approx_value_bytes)
                 }
-                Slot::Removed => {}
-            }
+                Slot::Object { members, parsed } => {
+                    members.approx_heap_bytes() + parsed.get().map_or(0, super::approx_value_bytes)
+                }
+                Slot::Removed => 0,
+            };
         }
         bytes
     }
@@ -526,6 +705,11 @@ fn key_text<'t>(text: &'t str, key: &'t Key) -> &'t str {
     }
 }
 
+/// Parses text its writer promised is JSON; a string of it if that was wrong.
+fn parse_text(json: &str) -> Value {
+    json::parse(json).unwrap_or_else(|_| Value::String(json.to_owned()))
+}
+
 /// Parses a span the index validated.
 fn parse_span(text: &str, start: u32, end: u32) -> Value {
     // Validated when indexed, so this cannot fail; null is the harmless answer
@@ -542,6 +726,14 @@ fn take_value(text: &str, slot: Slot) -> Option<Value> {
             parsed
                 .into_inner()
                 .unwrap_or_else(|| parse_span(text, start, end)),
+        ),
+        Slot::Text { json, parsed } => {
+            Some(parsed.into_inner().unwrap_or_else(|| parse_text(&json)))
+        }
+        Slot::Object { members, parsed } => Some(
+            parsed
+                .into_inner()
+                .unwrap_or_else(|| Value::Object(members.into_map(text))),
         ),
         Slot::Removed => None,
     }
@@ -906,6 +1098,7 @@ mod tests {
         };
         // Nothing was parsed to answer those.
         assert!(inner
+            .root
             .entries
             .iter()
             .all(|e| matches!(&e.value, Slot::Span { parsed, .. } if parsed.get().is_none())));
@@ -963,10 +1156,11 @@ mod tests {
         e.remove(&path("z"));
         let mut out = Vec::new();
         e.write_json_line(&mut out);
-        // Arrival order kept, the escape kept, the spaced array re-written.
+        // Arrival order kept (nested too), the escape kept, the spaced array
+        // re-written.
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"p\":{\"item\":\"S-1\",\"q\":2},\"s\":\"caf\\u00e9\",\"sp\":[1,2],\"new\":true}\n"
+            "{\"p\":{\"q\":2,\"item\":\"S-1\"},\"s\":\"caf\\u00e9\",\"sp\":[1,2],\"new\":true}\n"
         );
     }
 
@@ -1028,6 +1222,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Insert(String, Value),
+        InsertJson(String, Value),
         Remove(String),
     }
 
@@ -1035,6 +1230,7 @@ mod tests {
         let path = "[a-c]{1,2}(\\.[a-c]{1,2}){0,2}";
         prop_oneof![
             (path, json_value()).prop_map(|(p, v)| Op::Insert(p, v)),
+            (path, json_value()).prop_map(|(p, v)| Op::InsertJson(p, v)),
             path.prop_map(Op::Remove),
         ]
     }
@@ -1068,6 +1264,11 @@ mod tests {
                     Op::Insert(p, v) => {
                         let p = path(&p);
                         prop_assert_eq!(raw.insert(&p, v.clone()), tree.insert(&p, v));
+                    }
+                    Op::InsertJson(p, v) => {
+                        let p = path(&p);
+                        raw.insert_json(&p, v.to_string());
+                        tree.insert(&p, v);
                     }
                     Op::Remove(p) => {
                         let p = path(&p);

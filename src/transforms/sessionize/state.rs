@@ -50,12 +50,12 @@ use hashbrown::HashTable;
 use chrono::{DateTime, SecondsFormat, TimeZone as _};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3DefaultBuilder};
 
 use crate::ack::Ack;
-use crate::event::{Event, FieldPath};
+use crate::event::{json, Event, FieldPath};
 
 /// The namespace of session ids (UUIDv5). Changing it changes every session id
 /// ever produced: never do.
@@ -755,7 +755,7 @@ impl SessionState {
             }
         }
         let tag = session_tag(&session.id, session.count, session.start_ms);
-        event.insert(&self.rules.session_field, tag);
+        event.insert_json(&self.rules.session_field, tag);
     }
 
     /// Why an event at `time_ms` starts a new session after `session`, if it
@@ -1191,34 +1191,57 @@ fn summary_record(
     session: &Session,
     end_reason: &'static str,
 ) -> Event {
-    let name = |index: u32| names.get(index as usize).map_or("", |n| n).to_owned();
-    let mut record = Map::new();
-    record.insert(
-        "session_id".into(),
-        Value::String(Uuid::from_bytes(session.id).to_string()),
+    // Written as a JSON line and indexed, like an event read from a file:
+    // one allocation for the text instead of a tree of them.
+    let name = |index: u32| names.get(index as usize).map_or("", |n| n);
+    let mut text = Vec::with_capacity(320);
+    let field = |text: &mut Vec<u8>, name: &str| {
+        text.push(if text.is_empty() { b'{' } else { b',' });
+        json::write_str(name, text);
+        text.push(b':');
+    };
+    field(&mut text, "session_id");
+    json::write_str(
+        Uuid::from_bytes(session.id)
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer()),
+        &mut text,
     );
-    record.insert("key".into(), Value::String(key.to_owned()));
-    record.insert(
-        "user_id".into(),
-        session
-            .user_id
-            .as_deref()
-            .map_or(Value::Null, |u| Value::String(u.to_owned())),
+    field(&mut text, "key");
+    json::write_str(key, &mut text);
+    field(&mut text, "user_id");
+    match session.user_id.as_deref() {
+        Some(user) => json::write_str(user, &mut text),
+        None => text.extend_from_slice(b"null"),
+    }
+    let mut times = String::with_capacity(48);
+    push_ms(&mut times, session.start_ms);
+    push_ms(&mut times, session.last_ms);
+    field(&mut text, "start");
+    json::write_str(&times[..times.len() / 2], &mut text);
+    field(&mut text, "end");
+    json::write_str(&times[times.len() / 2..], &mut text);
+    field(&mut text, "duration_ms");
+    text.extend_from_slice(
+        itoa::Buffer::new()
+            .format(session.last_ms - session.start_ms)
+            .as_bytes(),
     );
-    record.insert("start".into(), Value::String(format_ms(session.start_ms)));
-    record.insert("end".into(), Value::String(format_ms(session.last_ms)));
-    record.insert(
-        "duration_ms".into(),
-        Value::from(session.last_ms - session.start_ms),
-    );
-    record.insert("event_count".into(), Value::from(session.count));
-    record.insert(
-        "first_event".into(),
-        Value::String(name(session.first_event)),
-    );
-    record.insert("last_event".into(), Value::String(name(session.last_event)));
-    record.insert("end_reason".into(), Value::String(end_reason.to_owned()));
-    Event::from_map(record)
+    field(&mut text, "event_count");
+    text.extend_from_slice(itoa::Buffer::new().format(session.count).as_bytes());
+    field(&mut text, "first_event");
+    json::write_str(name(session.first_event), &mut text);
+    field(&mut text, "last_event");
+    json::write_str(name(session.last_event), &mut text);
+    field(&mut text, "end_reason");
+    json::write_str(end_reason, &mut text);
+    text.push(b'}');
+    // Every piece above is valid JSON, so both steps succeed; an empty event
+    // is the harmless answer if that were ever broken.
+    std::str::from_utf8(&text)
+        .ok()
+        .and_then(|text| Event::from_json(text).ok())
+        .unwrap_or_default()
 }
 
 /// A session starting at `start_ms` with the event `first_id`; its id is
@@ -1323,21 +1346,75 @@ fn read_time(event: &Event, path: &FieldPath) -> Result<i64, String> {
 
 /// `2024-03-01T10:00:00.123Z`.
 pub fn format_ms(ms: i64) -> String {
-    match DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-        None => ms.to_string(),
-    }
+    let mut out = String::with_capacity(24);
+    push_ms(&mut out, ms);
+    out
 }
 
-fn session_tag(id: &[u8; 16], seq: u32, start_ms: i64) -> Value {
-    let mut tag = Map::new();
-    tag.insert(
-        "id".into(),
-        Value::String(Uuid::from_bytes(*id).to_string()),
+/// Appends [`format_ms`]'s text. Years 0000–9999 are written by hand (every
+/// event's tag carries a time, and chrono's general formatter was a visible
+/// share of the sessionizer's CPU); others go through chrono.
+fn push_ms(out: &mut String, ms: i64) {
+    const MIN_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+    const MAX_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    if !(MIN_MS..=MAX_MS).contains(&ms) {
+        match DateTime::from_timestamp_millis(ms) {
+            Some(t) => out.push_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            None => out.push_str(&ms.to_string()),
+        }
+        return;
+    }
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let fields = [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (in_day / 3_600_000, 2, b':'),
+        (in_day / 60_000 % 60, 2, b':'),
+        (in_day / 1000 % 60, 2, b'.'),
+        (in_day % 1000, 3, b'Z'),
+    ];
+    let mut text = [0u8; 24];
+    let mut at = 0;
+    for (value, width, after) in fields {
+        let mut value = value;
+        for i in (0..width).rev() {
+            text[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        text[at + width] = after;
+        at += width + 1;
+    }
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&text).expect("ASCII"));
+}
+
+/// The `session` tag as JSON text: `{"id":"…","seq":N,"start":"…"}`.
+fn session_tag(id: &[u8; 16], seq: u32, start_ms: i64) -> String {
+    let mut tag = String::with_capacity(96);
+    tag.push_str("{\"id\":\"");
+    tag.push_str(
+        Uuid::from_bytes(*id)
+            .hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer()),
     );
-    tag.insert("seq".into(), Value::from(seq));
-    tag.insert("start".into(), Value::String(format_ms(start_ms)));
-    Value::Object(tag)
+    tag.push_str("\",\"seq\":");
+    tag.push_str(itoa::Buffer::new().format(seq));
+    tag.push_str(",\"start\":\"");
+    push_ms(&mut tag, start_ms);
+    tag.push_str("\"}");
+    tag
 }
 
 /// The first local midnight in `tz` strictly after `ms`. Where midnight does

@@ -938,6 +938,37 @@ fn scenario() -> impl Strategy<Value = (Vec<Gen>, ModelRules, Vec<(i64, usize)>)
     })
 }
 
+/// The hand-written formatter agrees with chrono everywhere it applies, and
+/// beyond it (chrono formats those).
+#[test]
+fn format_ms_matches_chrono() {
+    use chrono::{DateTime, SecondsFormat};
+    let chrono_text = |ms: i64| {
+        DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    };
+    let edges = [
+        0,
+        -1,
+        1,
+        951_782_400_000,     // 2000-02-29
+        4_107_542_399_999,   // 2100-02-28T23:59:59.999
+        -62_167_219_200_000, // 0000-01-01
+        -62_167_219_200_001, // before year 0: chrono's spelling
+        253_402_300_799_999, // 9999-12-31T23:59:59.999
+        253_402_300_800_000, // 10000-01-01: chrono's spelling
+    ];
+    for ms in edges {
+        assert_eq!(format_ms(ms), chrono_text(ms), "at {ms}");
+    }
+    let mut ms: i64 = -62_167_219_200_000;
+    while ms < 253_402_300_800_000 {
+        assert_eq!(format_ms(ms), chrono_text(ms), "at {ms}");
+        ms += 7_777_777_777; // about every 90 days, at varied times of day
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
