@@ -32,6 +32,30 @@ use serde_json::{Map, Value};
 
 use super::{json, Kind};
 
+/// A value parsed from the text once a reader asked for it. Boxed: most
+/// entries are never parsed, and the index is smaller for it (an entry's
+/// size is what a lookup's cache misses pay for).
+#[derive(Debug, Clone, Default)]
+struct Parsed(OnceLock<Box<Value>>);
+
+impl Parsed {
+    fn get(&self) -> Option<&Value> {
+        self.0.get().map(|value| &**value)
+    }
+
+    fn get_or_init(&self, parse: impl FnOnce() -> Value) -> &Value {
+        self.0.get_or_init(|| Box::new(parse()))
+    }
+
+    fn into_inner(self) -> Option<Value> {
+        self.0.into_inner().map(|value| *value)
+    }
+
+    fn take(&mut self) -> Option<Value> {
+        self.0.take().map(|value| *value)
+    }
+}
+
 /// More top-level entries than this and the event is parsed into a tree: the
 /// index is searched linearly and duplicate keys are found pairwise.
 pub const MAX_RAW_ENTRIES: usize = 48;
@@ -95,19 +119,19 @@ enum Slot {
         end: u32,
         compact: bool,
         unique: bool,
-        parsed: OnceLock<Value>,
+        parsed: Parsed,
     },
     Owned(Value),
     /// Set as JSON text by its writer (trusted to be valid JSON, compact).
     Text {
         json: Box<str>,
-        parsed: OnceLock<Value>,
+        parsed: Parsed,
     },
     /// An object of the text changed below its top: its members, indexed
     /// the same way; `parsed` is the whole object for readers that ask.
     Object {
         members: Box<Members>,
-        parsed: OnceLock<Value>,
+        parsed: Parsed,
     },
     Removed,
 }
@@ -171,7 +195,7 @@ impl RawEvent {
                     end: scan.pos as u32,
                     compact: !scan.spaced,
                     unique: scan.unique,
-                    parsed: OnceLock::new(),
+                    parsed: Parsed::default(),
                 };
                 if entries.len() == MAX_RAW_ENTRIES {
                     return None;
@@ -270,7 +294,7 @@ impl RawEvent {
         self.tree.take();
         let slot = Slot::Text {
             json,
-            parsed: OnceLock::new(),
+            parsed: Parsed::default(),
         };
         match self.root.find(&self.text, key) {
             Some(index) => self.root.entries[index].value = slot,
@@ -381,7 +405,7 @@ impl Members {
                     end: value_end as u32,
                     compact,
                     unique,
-                    parsed: OnceLock::new(),
+                    parsed: Parsed::default(),
                 },
             });
             members.tags.push(tag);
@@ -467,7 +491,7 @@ impl Members {
                 first,
                 Slot::Object {
                     members: Box::default(),
-                    parsed: OnceLock::new(),
+                    parsed: Parsed::default(),
                 },
             ),
         };
@@ -530,7 +554,7 @@ impl Members {
                         compact,
                         unique,
                     )),
-                    parsed: OnceLock::new(),
+                    parsed: Parsed::default(),
                 };
             }
         }
