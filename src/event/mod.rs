@@ -56,6 +56,14 @@ impl Event {
         }
     }
 
+    /// An event from a JSON object this program wrote itself (a session
+    /// summary): kept as text without the validating pass `from_json` makes.
+    /// `text` must be one compact JSON object, every string escaped as
+    /// [`json::write_str`] does; anything else is a bug of the caller.
+    pub fn from_written_json(text: String) -> Self {
+        Event(Repr::Raw(raw::RawEvent::index_written(text)))
+    }
+
     /// The top-level fields. For an event still held as text this builds
     /// (once, until the next change) a map of the whole event.
     pub fn fields(&self) -> &Map<String, Value> {

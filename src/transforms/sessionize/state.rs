@@ -1236,12 +1236,13 @@ fn summary_record(
     field(&mut text, "end_reason");
     json::write_str(end_reason, &mut text);
     text.push(b'}');
-    // Every piece above is valid JSON, so both steps succeed; an empty event
-    // is the harmless answer if that were ever broken.
-    std::str::from_utf8(&text)
-        .ok()
-        .and_then(|text| Event::from_json(text).ok())
-        .unwrap_or_default()
+    // Every piece above is valid, escaped JSON, so the text is one object
+    // (and UTF-8: it was built from `&str`s and ASCII); an empty event is
+    // the harmless answer if that were ever broken.
+    match String::from_utf8(text) {
+        Ok(text) => Event::from_written_json(text),
+        Err(_) => Event::default(),
+    }
 }
 
 /// A session starting at `start_ms` with the event `first_id`; its id is
