@@ -22,6 +22,7 @@
 pub mod actor;
 pub mod edge;
 pub mod messages;
+pub mod placement;
 pub mod sink_runner;
 pub mod source_actor;
 pub mod status;
@@ -239,15 +240,15 @@ struct Env<'a> {
     engine: &'a crate::config::EngineConfig,
     events: &'a mpsc::Sender<ComponentEvent>,
     arbiters: &'a [Arbiter],
-    next_arbiter: usize,
+    /// Arbiter index by actor id, from [`placement::place`].
+    placement: HashMap<String, usize>,
 }
 
 impl Env<'_> {
-    /// Spreads actors over the arbiters, round robin.
-    fn arbiter(&mut self) -> actix::ArbiterHandle {
-        let handle = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
-        self.next_arbiter += 1;
-        handle
+    /// The arbiter the actor `id` (a component, or `id#shard`) runs on.
+    fn arbiter(&self, id: &str) -> actix::ArbiterHandle {
+        let index = self.placement.get(id).copied().unwrap_or(0);
+        self.arbiters[index % self.arbiters.len()].handle()
     }
 }
 
@@ -264,7 +265,7 @@ fn build(
         engine: &config.engine,
         events,
         arbiters,
-        next_arbiter: 0,
+        placement: HashMap::new(),
     };
     // Keyed components split into shards; known up front because a reader's
     // upstream count includes every shard of its inputs.
@@ -280,6 +281,18 @@ fn build(
         })
         .collect();
     let shard_count = |id: &str| partitions.get(id).map_or(1, |p| p.0);
+    let nodes: Vec<placement::Node<'_>> = order
+        .iter()
+        .map(|&index| {
+            let spec = &config.components[index];
+            placement::Node {
+                id: &spec.id,
+                inputs: spec.inputs.iter().map(|i| i.component.as_str()).collect(),
+                shards: shard_count(&spec.id),
+            }
+        })
+        .collect();
+    env.placement = placement::place(&nodes, arbiters.len());
     let mut readers_by_id: HashMap<String, Reader> = HashMap::new();
     let mut statuses: HashMap<String, ComponentStatus> = HashMap::new();
     let mut errors = Vec::new();
@@ -333,7 +346,7 @@ fn build(
                 let fanout = Fanout::new(id.clone(), readers);
                 let events = events.clone();
                 let actor_id = id.clone();
-                SourceActor::start_in_arbiter(&env.arbiter(), move |_| {
+                SourceActor::start_in_arbiter(&env.arbiter(&spec.id), move |_| {
                     SourceActor::new(actor_id, source, source_cx, rx, fanout, telemetry, events)
                 });
                 actors += 1;
@@ -487,7 +500,7 @@ fn start_runner<T: 'static, R: actor::Runner + Send>(
     let policy = env.engine.restart.clone();
     let supervised = Supervised::new(id.clone(), factory, policy, telemetry, env.events.clone())?;
     let runner = runner(supervised, outputs, fanout, inbox.clone());
-    let addr = ComponentActor::start_in_arbiter(&env.arbiter(), move |_| {
+    let addr = ComponentActor::start_in_arbiter(&env.arbiter(&id), move |_| {
         ComponentActor::new(runner, upstreams)
     });
     Ok(InboxHandle {
