@@ -449,14 +449,7 @@ impl Parser<'_> {
         let mut is_float = false;
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error(if self.peek().is_none() {
-                    "EOF while parsing a value"
-                } else {
-                    "invalid number"
-                }));
-            }
-            self.digits();
+            self.required_digits()?;
             is_float = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -464,14 +457,7 @@ impl Parser<'_> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error(if self.peek().is_none() {
-                    "EOF while parsing a value"
-                } else {
-                    "invalid number"
-                }));
-            }
-            self.digits();
+            self.required_digits()?;
             is_float = true;
         }
         let text = &self.text[start..self.pos];
@@ -490,6 +476,18 @@ impl Parser<'_> {
         // includes, so the parse cannot fail; it rounds correctly.
         let float: f64 = text.parse().map_err(|_| self.error("invalid number"))?;
         Number::from_f64(float).ok_or_else(|| self.error("number out of range"))
+    }
+
+    /// The digits a fraction or exponent must have at least one of.
+    fn required_digits(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            Some(b'0'..=b'9') => {
+                self.digits();
+                Ok(())
+            }
+            None => Err(self.error("EOF while parsing a value")),
+            Some(_) => Err(self.error("invalid number")),
+        }
     }
 
     fn digits(&mut self) {
