@@ -105,7 +105,31 @@ struct Entry {
 enum Key {
     /// Between the quotes in the text; has no escapes, so the bytes are the key.
     Span(u32, u32),
+    /// A key set by a component, up to [`INLINE_KEY`] bytes, held without an
+    /// allocation (enrichments and the session tag add a few to every event).
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_KEY],
+    },
     Owned(Box<str>),
+}
+
+/// The longest key held inline.
+const INLINE_KEY: usize = 22;
+
+impl Key {
+    fn new(key: &str) -> Key {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0u8; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(key.as_bytes());
+            Key::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Owned(key.into())
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -433,7 +457,7 @@ impl Members {
 
     fn push(&mut self, key: &str, value: Slot) -> usize {
         self.entries.push(Entry {
-            key: Key::Owned(key.into()),
+            key: Key::new(key),
             value,
         });
         self.tags.push(key_tag(key));
@@ -645,7 +669,9 @@ impl Members {
                 Key::Span(start, end) => {
                     out.extend_from_slice(&bytes[*start as usize - 1..=*end as usize]);
                 }
-                Key::Owned(key) => json::write_str(key, out),
+                Key::Inline { .. } | Key::Owned(_) => {
+                    json::write_str(key_text(text, &entry.key), out)
+                }
             }
             out.push(b':');
             match &entry.value {
@@ -737,6 +763,8 @@ fn find_tagged(text: &str, entries: &[Entry], tags: &[Tag], tag: Tag, key: &str)
 fn key_text<'t>(text: &'t str, key: &'t Key) -> &'t str {
     match key {
         Key::Span(start, end) => &text[*start as usize..*end as usize],
+        // Copied from a `&str` whole, so always UTF-8.
+        Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
         Key::Owned(key) => key,
     }
 }
@@ -1172,6 +1200,12 @@ mod tests {
             Some(Value::from(1))
         );
         e.insert(&path("a_long_common_prefix_4"), Value::from(4));
+        e.insert(&path("a_key_longer_than_any_inline_one"), Value::from(5));
+        assert_eq!(
+            e.get(&path("a_key_longer_than_any_inline_one")),
+            Some(&Value::from(5))
+        );
+        assert_eq!(line(&e)["a_key_longer_than_any_inline_one"], Value::from(5));
         assert_eq!(
             e.get(&path("a_long_common_prefix_2.a_long_common_prefix_1")),
             Some(&Value::from(2))
