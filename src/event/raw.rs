@@ -60,6 +60,15 @@ impl Parsed {
 /// index is searched linearly and duplicate keys are found pairwise.
 pub const MAX_RAW_ENTRIES: usize = 48;
 
+/// Entries an index has room for beyond those its line has.
+const ROOM_TO_ADD: usize = 6;
+
+thread_local! {
+    /// How many entries the previous line indexed on this thread had (lines
+    /// of one stream are alike).
+    static ENTRIES_SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(10) };
+}
+
 /// Nesting this deep is refused, as serde_json refuses it.
 const MAX_DEPTH: u32 = 128;
 
@@ -181,8 +190,12 @@ impl RawEvent {
             return None;
         }
         scan.pos += 1;
-        let mut entries: Vec<Entry> = Vec::with_capacity(16);
-        let mut tags: Vec<Tag> = Vec::with_capacity(16);
+        // Sized for as many entries as this thread's previous event had, and
+        // the few a pipeline adds (enrichments, the session tag): growing the
+        // index later would copy it.
+        let capacity = ENTRIES_SEEN.get() + ROOM_TO_ADD;
+        let mut entries: Vec<Entry> = Vec::with_capacity(capacity);
+        let mut tags: Vec<Tag> = Vec::with_capacity(capacity);
         scan.skip_whitespace();
         if scan.peek() == Some(b'}') {
             scan.pos += 1;
@@ -250,7 +263,10 @@ impl RawEvent {
         }
         Some(RawEvent {
             text: text.into(),
-            root: Members { entries, tags },
+            root: {
+                ENTRIES_SEEN.set(entries.len());
+                Members { entries, tags }
+            },
             tree: OnceLock::new(),
         })
     }
