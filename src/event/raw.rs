@@ -11,15 +11,17 @@
 //!   (`context.device.id`) is found by skipping through its parent's span;
 //!   strings without escapes are borrowed straight from the text. A reader
 //!   that needs a `&Value` gets the entry parsed once and cached.
-//! * writes replace or append whole top-level entries; a change below the top
-//!   level parses that one entry into a `Value` and changes it there.
+//! * writes replace or append top-level entries; a change below the top level
+//!   indexes just the object it is in, the same way, and changes it there
+//!   (a value that is not an object of the text is parsed and changed as a
+//!   `Value`).
 //! * serialization copies untouched entries' bytes and writes only what
 //!   changed; freeing is one text, one index and the changed values.
 //!
 //! Contract: a `RawEvent` behaves exactly like the `Map` that serde_json would
 //! have parsed from the same text (same values, last duplicate key wins), and
-//! the text it writes parses to that map; the differential tests in `mod.rs`
-//! check it. What differs is only the spelling of the written line: entries
+//! the text it writes parses to that map; the differential tests at the
+//! bottom of this file check it. What differs is only the spelling of the written line: entries
 //! keep their arrival order (new ones last) instead of sorted order, and an
 //! untouched value keeps its original spelling (`"\u00e9"` stays escaped, a
 //! nested object with a repeated key keeps both — readers take the last, as
@@ -194,8 +196,10 @@ impl RawEvent {
         // the few a pipeline adds (enrichments, the session tag): growing the
         // index later would copy it.
         let capacity = ENTRIES_SEEN.get() + ROOM_TO_ADD;
-        let mut entries: Vec<Entry> = Vec::with_capacity(capacity);
-        let mut tags: Vec<Tag> = Vec::with_capacity(capacity);
+        let mut root = Members {
+            entries: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+        };
         scan.skip_whitespace();
         if scan.peek() == Some(b'}') {
             scan.pos += 1;
@@ -209,14 +213,7 @@ impl RawEvent {
                 let key_start = scan.pos;
                 let escaped = scan.skip_string().ok()?;
                 let key_end = scan.pos - 1;
-                let key = if escaped {
-                    match json::parse(&text[key_start - 1..=key_end]) {
-                        Ok(Value::String(key)) => Key::Owned(key.into()),
-                        _ => return None,
-                    }
-                } else {
-                    Key::Span(key_start as u32, key_end as u32)
-                };
+                let key = key_at(text, key_start, key_end, escaped)?;
                 scan.skip_whitespace();
                 if scan.peek() != Some(b':') {
                     return None;
@@ -234,18 +231,10 @@ impl RawEvent {
                     unique: scan.unique,
                     parsed: Parsed::default(),
                 };
-                if entries.len() == MAX_RAW_ENTRIES {
+                if root.entries.len() == MAX_RAW_ENTRIES {
                     return None;
                 }
-                let name = key_text(text, &key);
-                let tag = key_tag(name);
-                // The later of two equal keys wins, as in serde_json's map.
-                if let Some(earlier) = find_tagged(text, &entries, &tags, tag, name) {
-                    entries[earlier].value = Slot::Removed;
-                    tags[earlier] = REMOVED;
-                }
-                entries.push(Entry { key, value });
-                tags.push(tag);
+                root.add(text, key, value, true);
                 scan.skip_whitespace();
                 match scan.peek() {
                     Some(b',') => scan.pos += 1,
@@ -261,12 +250,10 @@ impl RawEvent {
         if scan.pos != text.len() {
             return None;
         }
+        ENTRIES_SEEN.set(root.entries.len());
         Some(RawEvent {
             text: text.into(),
-            root: {
-                ENTRIES_SEEN.set(entries.len());
-                Members { entries, tags }
-            },
+            root,
             tree: OnceLock::new(),
         })
     }
@@ -429,42 +416,40 @@ impl Members {
             }
             let key_start = pos + 1;
             let key_end = end_of_string(bytes, key_start) - 1;
-            let raw_key = &text[key_start..key_end];
-            let key = if raw_key.contains('\\') {
-                match json::parse(&text[key_start - 1..=key_end]) {
-                    Ok(Value::String(key)) => Key::Owned(key.into()),
-                    _ => Key::Owned(raw_key.into()), // validated: cannot happen
-                }
-            } else {
-                Key::Span(key_start as u32, key_end as u32)
-            };
+            let escaped = text[key_start..key_end].contains('\\');
+            // Validated text: the key always reads.
+            let key = key_at(text, key_start, key_end, escaped)
+                .unwrap_or_else(|| Key::new(&text[key_start..key_end]));
             pos = skip_spaces(bytes, key_end + 1);
             pos = skip_spaces(bytes, pos + 1); // the colon
             let value_end = end_of_value(bytes, pos);
-            let name = key_text(text, &key);
-            let tag = key_tag(name);
-            if !unique {
-                if let Some(earlier) = find_tagged(text, &members.entries, &members.tags, tag, name)
-                {
-                    members.entries[earlier].value = Slot::Removed;
-                    members.tags[earlier] = REMOVED;
-                }
-            }
-            members.entries.push(Entry {
-                key,
-                value: Slot::Span {
-                    start: pos as u32,
-                    end: value_end as u32,
-                    compact,
-                    unique,
-                    parsed: Parsed::default(),
-                },
-            });
-            members.tags.push(tag);
+            let value = Slot::Span {
+                start: pos as u32,
+                end: value_end as u32,
+                compact,
+                unique,
+                parsed: Parsed::default(),
+            };
+            members.add(text, key, value, !unique);
             pos = value_end;
         }
         debug_assert!(pos < end);
         members
+    }
+
+    /// Appends a member read from the text. With `repeats`, an earlier
+    /// member of the same key is removed: the later one wins, as in
+    /// serde_json's map.
+    fn add(&mut self, text: &str, key: Key, value: Slot, repeats: bool) {
+        let tag = key_tag(key_text(text, &key));
+        if repeats {
+            if let Some(earlier) = self.find(text, key_text(text, &key)) {
+                self.entries[earlier].value = Slot::Removed;
+                self.tags[earlier] = REMOVED;
+            }
+        }
+        self.entries.push(Entry { key, value });
+        self.tags.push(tag);
     }
 
     fn find(&self, text: &str, key: &str) -> Option<usize> {
@@ -774,6 +759,18 @@ fn find_tagged(text: &str, entries: &[Entry], tags: &[Tag], tag: Tag, key: &str)
         end = index;
     }
     None
+}
+
+/// The key spelled between the quotes at `start..end` of `text`: a span
+/// when it has no escapes, else decoded (`None` if the escapes are invalid).
+fn key_at(text: &str, start: usize, end: usize, escaped: bool) -> Option<Key> {
+    if !escaped {
+        return Some(Key::Span(start as u32, end as u32));
+    }
+    match json::parse(&text[start - 1..=end]) {
+        Ok(Value::String(key)) => Some(Key::Owned(key.into())),
+        _ => None,
+    }
 }
 
 fn key_text<'t>(text: &'t str, key: &'t Key) -> &'t str {

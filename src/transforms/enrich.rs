@@ -321,25 +321,29 @@ impl Enrich {
                     hour,
                     unix,
                 } => {
+                    // The usual case reads the string without building a
+                    // value; anything else is looked at as a value.
                     let parsed = event
                         .get_str(from)
-                        .map(chrono::DateTime::parse_from_rfc3339);
-                    let time = match (parsed, event.get(from)) {
-                        (Some(Ok(time)), _) => time.with_timezone(&Utc),
-                        (_, None | Some(Value::Null)) => continue,
-                        (_, Some(Value::String(text))) => {
+                        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok());
+                    let time = match parsed.map(|time| time.with_timezone(&Utc)) {
+                        Some(time) => time,
+                        None => match event.get(from) {
+                        None | Some(Value::Null) => continue,
+                        Some(Value::String(text)) => {
                             return Err(format!(
                                 "ops[{index}] (timestamp_parts): {from} {} is not a valid RFC 3339 time",
                                 show_value(&Value::String(text.clone()))
                             ))
                         }
-                        (_, Some(other)) => {
+                        Some(other) => {
                             return Err(format!(
                                 "ops[{index}] (timestamp_parts): {from} {} is {}, not an RFC 3339 time string",
                                 show_value(other),
                                 json_kind(other)
                             ))
                         }
+                        },
                     };
                     if let Some(path) = date {
                         let text =
