@@ -58,8 +58,9 @@ impl Event {
 
     /// An event from a JSON object this program wrote itself (a session
     /// summary): kept as text without the validating pass `from_json` makes.
-    /// `text` must be one compact JSON object, every string escaped as
-    /// [`json::write_str`] does; anything else is a bug of the caller.
+    /// `text` must be one compact JSON object with distinct keys at every
+    /// level, every string escaped as [`json::write_str`] does; anything else
+    /// is a bug of the caller (debug builds check).
     pub fn from_written_json(text: String) -> Self {
         Event(Repr::Raw(raw::RawEvent::index_written(text)))
     }

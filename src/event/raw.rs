@@ -64,6 +64,12 @@ pub const MAX_RAW_ENTRIES: usize = 48;
 
 /// Entries an index has room for beyond those its line has.
 const ROOM_TO_ADD: usize = 6;
+/// Members an index of a nested object starts with room for: a typical
+/// `properties` or `context` fits, where growing from empty reallocated both
+/// vectors three times.
+const NESTED_CAPACITY: usize = 8;
+/// The same for an object the program wrote (a session summary has 11).
+const WRITTEN_CAPACITY: usize = 16;
 
 thread_local! {
     /// How many entries the previous line indexed on this thread had (lines
@@ -262,7 +268,16 @@ impl RawEvent {
     /// it: `text` must be one compact JSON object (checked in debug builds).
     pub fn index_written(text: String) -> RawEvent {
         debug_assert!(matches!(json::parse(&text), Ok(Value::Object(_))), "{text}");
-        let root = Members::of_object(&text, 0, text.len(), true, false);
+        // The writer promises distinct keys at every level, so no member
+        // looks for an earlier one of its key (that search made indexing a
+        // summary quadratic) and nested lookups may stop at the first match.
+        let root = Members::of_object(&text, 0, text.len(), true, true, WRITTEN_CAPACITY);
+        debug_assert!(
+            !Members::of_object(&text, 0, text.len(), true, false, 0)
+                .tags
+                .contains(&REMOVED),
+            "repeated key in {text}"
+        );
         RawEvent {
             text: text.into_boxed_str(),
             root,
@@ -403,9 +418,19 @@ impl Members {
     /// The members of the object at `start..end` of validated text.
     /// `unique` (from the scanner) says no object there repeats a key;
     /// otherwise repeats are found as the index finds them.
-    fn of_object(text: &str, start: usize, end: usize, compact: bool, unique: bool) -> Members {
+    fn of_object(
+        text: &str,
+        start: usize,
+        end: usize,
+        compact: bool,
+        unique: bool,
+        capacity: usize,
+    ) -> Members {
         let bytes = text.as_bytes();
-        let mut members = Members::default();
+        let mut members = Members {
+            entries: Vec::with_capacity(capacity),
+            tags: Vec::with_capacity(capacity),
+        };
         let mut pos = start + 1;
         loop {
             pos = skip_spaces(bytes, pos);
@@ -590,6 +615,7 @@ impl Members {
                         end as usize,
                         compact,
                         unique,
+                        NESTED_CAPACITY,
                     )),
                     parsed: Parsed::default(),
                 };
@@ -1249,11 +1275,11 @@ mod tests {
 
     #[test]
     fn written_objects_index_like_read_ones() {
-        let text = r#"{"s":"a\"b\\c\u0001","n":-1.5e3,"o":{"k":[1,{"x":null}],"k":2},"e":"","\u0061":true}"#;
+        let text = r#"{"s":"a\"b\\c\u0001","n":-1.5e3,"o":{"k":[1,{"x":null}],"j":2},"e":"","\u0061":true}"#;
         let written = Event::from_written_json(text.to_owned());
         let read = raw(text);
         assert_eq!(written.fields(), read.fields());
-        for p in ["s", "n", "o.k", "o.k.x", "e", "a", "zz"] {
+        for p in ["s", "n", "o.k", "o.j", "o.k.x", "e", "a", "zz"] {
             let p = path(p);
             assert_eq!(written.get(&p), read.get(&p), "{p}");
             assert_eq!(written.get_str(&p), read.get_str(&p), "{p}");
