@@ -83,7 +83,10 @@ const MAX_DEPTH: u32 = 128;
 #[derive(Debug)]
 pub struct RawEvent {
     text: Box<str>,
-    root: Members,
+    /// The index of the top-level entries. Always there for text that was
+    /// read; for an object the program wrote ([`RawEvent::index_written`])
+    /// built on first use, as many (session summaries) are only written out.
+    root: OnceLock<Members>,
     /// The whole event as a map, for readers that ask for one; emptied by
     /// every change.
     tree: OnceLock<Map<String, Value>>,
@@ -259,19 +262,17 @@ impl RawEvent {
         ENTRIES_SEEN.set(root.entries.len());
         Some(RawEvent {
             text: text.into(),
-            root,
+            root: OnceLock::from(root),
             tree: OnceLock::new(),
         })
     }
 
-    /// Indexes a JSON object this program wrote itself, without validating
-    /// it: `text` must be one compact JSON object (checked in debug builds).
+    /// Keeps a JSON object this program wrote itself, without validating
+    /// it: `text` must be one compact JSON object with distinct keys at every
+    /// level (checked in debug builds). It is indexed when first read or
+    /// changed; written out untouched, it never is.
     pub fn index_written(text: String) -> RawEvent {
         debug_assert!(matches!(json::parse(&text), Ok(Value::Object(_))), "{text}");
-        // The writer promises distinct keys at every level, so no member
-        // looks for an earlier one of its key (that search made indexing a
-        // summary quadratic) and nested lookups may stop at the first match.
-        let root = Members::of_object(&text, 0, text.len(), true, true, WRITTEN_CAPACITY);
         debug_assert!(
             !Members::of_object(&text, 0, text.len(), true, false, 0)
                 .tags
@@ -280,7 +281,7 @@ impl RawEvent {
         );
         RawEvent {
             text: text.into_boxed_str(),
-            root,
+            root: OnceLock::new(),
             tree: OnceLock::new(),
         }
     }
@@ -289,20 +290,43 @@ impl RawEvent {
     pub fn empty() -> RawEvent {
         RawEvent {
             text: Box::default(),
-            root: Members::default(),
+            root: OnceLock::from(Members::default()),
             tree: OnceLock::new(),
         }
+    }
+
+    /// The index, built now for a written object not read before.
+    fn root(&self) -> &Members {
+        self.root.get_or_init(|| self.index_of_written())
+    }
+
+    /// The text and the index, to change the index.
+    fn parts_mut(&mut self) -> (&str, &mut Members) {
+        if self.root.get().is_none() {
+            let _ = self.root.set(self.index_of_written());
+        }
+        match self.root.get_mut() {
+            Some(root) => (&self.text, root),
+            None => unreachable!("the index was just set"),
+        }
+    }
+
+    /// The index of written text. The writer promised distinct keys, so no
+    /// member looks for an earlier one of its key (that search made indexing
+    /// a summary quadratic) and nested lookups may stop at the first match.
+    fn index_of_written(&self) -> Members {
+        Members::of_object(&self.text, 0, self.text.len(), true, true, WRITTEN_CAPACITY)
     }
 
     /// The value at `segments` (non-empty), parsing the entry that holds it
     /// once if it is still text.
     pub fn get(&self, segments: &[String]) -> Option<&Value> {
-        self.root.get(&self.text, segments)
+        self.root().get(&self.text, segments)
     }
 
     /// The string at `segments`, borrowed from the text when it has no escapes.
     pub fn get_str(&self, segments: &[String]) -> Option<&str> {
-        match self.root.span_of(&self.text, segments) {
+        match self.root().span_of(&self.text, segments) {
             Ok(Some((start, end))) => {
                 let bytes = self.text.as_bytes();
                 if bytes[start] != b'"' {
@@ -321,7 +345,7 @@ impl RawEvent {
 
     /// The kind of the value at `segments`, from its first byte in the text.
     pub fn kind(&self, segments: &[String]) -> Option<Kind> {
-        match self.root.span_of(&self.text, segments) {
+        match self.root().span_of(&self.text, segments) {
             Ok(Some((start, end))) => Some(match self.text.as_bytes()[start] {
                 b'n' => Kind::Null,
                 b't' | b'f' => Kind::Bool,
@@ -340,7 +364,8 @@ impl RawEvent {
     /// Writes `value` at `segments` (non-empty) as `Event::insert` does.
     pub fn insert(&mut self, segments: &[String], value: Value) -> Option<Value> {
         self.tree.take();
-        self.root.insert(&self.text, segments, value)
+        let (text, root) = self.parts_mut();
+        root.insert(text, segments, value)
     }
 
     /// Sets the top-level `key` to the value whose JSON text is `json`.
@@ -350,10 +375,11 @@ impl RawEvent {
             json,
             parsed: Parsed::default(),
         };
-        match self.root.find(&self.text, key) {
-            Some(index) => self.root.entries[index].value = slot,
+        let (text, root) = self.parts_mut();
+        match root.find(text, key) {
+            Some(index) => root.entries[index].value = slot,
             None => {
-                self.root.push(key, slot);
+                root.push(key, slot);
             }
         }
     }
@@ -361,29 +387,39 @@ impl RawEvent {
     /// Removes and returns the value at `segments`.
     pub fn remove(&mut self, segments: &[String]) -> Option<Value> {
         // Nothing changes when the path is not there: leave the text alone.
-        if let Ok(None) = self.root.span_of(&self.text, segments) {
+        if let Ok(None) = self.root().span_of(&self.text, segments) {
             return None;
         }
         self.tree.take();
-        self.root.remove(&self.text, segments)
+        let (text, root) = self.parts_mut();
+        root.remove(text, segments)
     }
 
     /// The whole event as a map.
     pub fn fields(&self) -> &Map<String, Value> {
-        self.tree.get_or_init(|| self.root.to_map(&self.text))
+        self.tree.get_or_init(|| self.root().to_map(&self.text))
     }
 
     pub fn into_map(mut self) -> Map<String, Value> {
         match self.tree.take() {
             Some(map) => map,
-            None => std::mem::take(&mut self.root).into_map(&self.text),
+            None => {
+                let (text, root) = self.parts_mut();
+                std::mem::take(root).into_map(text)
+            }
         }
     }
 
     /// Appends the event as one JSON object (no newline).
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.reserve(self.text.len() + 64);
-        self.root.write(&self.text, out);
+        match self.root.get() {
+            Some(root) => {
+                out.reserve(self.text.len() + 64);
+                root.write(&self.text, out);
+            }
+            // Written compact and not changed since: the text is the line.
+            None => out.extend_from_slice(self.text.as_bytes()),
+        }
     }
 
     /// See `Event::prefetch`.
@@ -393,14 +429,17 @@ impl RawEvent {
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let text = self.text.as_ptr();
-            let tags = self.root.tags.as_ptr();
+            let Some(root) = self.root.get() else {
+                return;
+            };
+            let tags = root.tags.as_ptr();
             // SAFETY: prefetching is a hint that never faults, whatever the
             // address; these are live allocations anyway. SSE is part of
             // the x86_64 baseline.
             unsafe {
                 _mm_prefetch::<_MM_HINT_T0>(tags.cast());
                 _mm_prefetch::<_MM_HINT_T0>(tags.wrapping_add(4).cast());
-                _mm_prefetch::<_MM_HINT_T0>(self.root.entries.as_ptr().cast());
+                _mm_prefetch::<_MM_HINT_T0>(root.entries.as_ptr().cast());
                 _mm_prefetch::<_MM_HINT_T0>(text.cast());
                 _mm_prefetch::<_MM_HINT_T0>(text.wrapping_add(64).cast());
             }
@@ -410,7 +449,7 @@ impl RawEvent {
     /// An estimate of the heap this event holds: its text and index, and the
     /// values parsed or set since.
     pub fn approx_heap_bytes(&self) -> u64 {
-        self.text.len() as u64 + self.root.approx_heap_bytes()
+        self.text.len() as u64 + self.root.get().map_or(0, Members::approx_heap_bytes)
     }
 }
 
@@ -1201,7 +1240,7 @@ mod tests {
         };
         // Nothing was parsed to answer those.
         assert!(inner
-            .root
+            .root()
             .entries
             .iter()
             .all(|e| matches!(&e.value, Slot::Span { parsed, .. } if parsed.get().is_none())));
@@ -1278,6 +1317,12 @@ mod tests {
         let text = r#"{"s":"a\"b\\c\u0001","n":-1.5e3,"o":{"k":[1,{"x":null}],"j":2},"e":"","\u0061":true}"#;
         let written = Event::from_written_json(text.to_owned());
         let read = raw(text);
+        // Written out untouched, the text is the line and no index is built.
+        assert_eq!(line(&written), line(&read));
+        let Repr::Raw(inner) = &written.0 else {
+            unreachable!()
+        };
+        assert!(inner.root.get().is_none());
         assert_eq!(written.fields(), read.fields());
         for p in ["s", "n", "o.k", "o.j", "o.k.x", "e", "a", "zz"] {
             let p = path(p);
@@ -1286,6 +1331,21 @@ mod tests {
             assert_eq!(written.kind(&p), read.kind(&p), "{p}");
         }
         assert_eq!(line(&written), line(&read));
+        // Changed (or cloned, or taken apart) before any read: indexed then.
+        let mut read = raw(text);
+        let mut changed = Event::from_written_json(text.to_owned());
+        let copy = changed.clone();
+        for e in [&mut changed, &mut read] {
+            e.insert(&path("o.k"), Value::from(7));
+            e.insert_json(&path("t"), "[true]".to_owned());
+            assert_eq!(e.remove(&path("n")), Some(Value::from(-1500.0)));
+        }
+        assert_eq!(line(&changed), line(&read));
+        assert_eq!(line(&copy), line(&raw(text)));
+        assert_eq!(
+            Event::from_written_json(text.to_owned()).into_fields(),
+            raw(text).into_fields()
+        );
     }
 
     #[test]
