@@ -217,6 +217,9 @@ pub struct SourceContext {
     pub batch_size: usize,
     /// Whether the source can take input now; part of `/ready`.
     pub readiness: Readiness,
+    /// The engine's threads, for CPU-heavy work a source splits up (the
+    /// `file` source decodes on them).
+    pub workers: Vec<actix::ArbiterHandle>,
 }
 
 /// A source's say in `/ready`: a source that serves clients (an HTTP listener)

@@ -345,6 +345,7 @@ fn build(
                     shutdown: signal.clone(),
                     batch_size: env.engine.batch_size.max(1),
                     readiness: Readiness::new(telemetry.stats()),
+                    workers: env.arbiters.iter().map(Arbiter::handle).collect(),
                 };
                 let fanout = Fanout::new(id.clone(), readers);
                 let events = events.clone();

@@ -69,10 +69,19 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Re
     }
 }
 
+/// A chunk is handed on once it holds this many bytes, even short of
+/// `batch_size` lines: it bounds the memory a chunk holds and how long
+/// decoding it keeps an engine thread.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Where the reader's chunks go (to the decoding tasks); `false` when nobody
+/// takes them any more (the source is gone).
+pub type Handoff = Box<dyn FnMut(RawChunk) -> bool + Send>;
+
 /// The blocking reader: cuts its input into numbered chunks of raw lines.
 pub struct Reader {
     config: FileSourceConfig,
-    work: crossbeam_channel::Sender<RawChunk>,
+    work: Handoff,
     shutdown: ShutdownSignal,
     batch_size: usize,
     /// Lines read (blank ones excluded), for the final report.
@@ -87,7 +96,7 @@ struct Stop;
 impl Reader {
     pub fn new(
         config: FileSourceConfig,
-        work: crossbeam_channel::Sender<RawChunk>,
+        work: Handoff,
         shutdown: ShutdownSignal,
         batch_size: usize,
         lines: Arc<AtomicU64>,
@@ -299,7 +308,7 @@ impl Reader {
         }
         self.chunk.push(line_no, bytes, too_long);
         self.lines.fetch_add(1, Ordering::Relaxed);
-        if self.chunk.len() >= self.batch_size {
+        if self.chunk.len() >= self.batch_size || self.chunk.bytes.len() >= CHUNK_BYTES {
             self.flush()?;
             if self.shutdown.is_triggered() {
                 return Err(Stop.into());
@@ -322,7 +331,11 @@ impl Reader {
         let mut chunk = std::mem::replace(&mut self.chunk, next);
         chunk.seq = self.next_seq;
         self.next_seq += 1;
-        self.work.send(chunk).map_err(|_| ReadError::Stop(Stop))
+        if (self.work)(chunk) {
+            Ok(())
+        } else {
+            Err(ReadError::Stop(Stop))
+        }
     }
 }
 
@@ -388,5 +401,48 @@ mod tests {
             (Line::Complete, 5)
         ));
         assert_eq!(buf, b"parrest");
+    }
+
+    #[test]
+    fn chunks_are_cut_by_lines_or_bytes_and_numbered_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.ndjson");
+        let big = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(300 * 1024));
+        let mut text = String::new();
+        for _ in 0..10 {
+            text.push_str(&big);
+        }
+        for n in 0..5 {
+            text.push_str(&format!("{{\"n\":{n}}}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let config: FileSourceConfig =
+            toml::from_str(&format!("path = {:?}", path.display().to_string())).unwrap();
+        let chunks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let taken = chunks.clone();
+        let handoff: Handoff = Box::new(move |chunk| {
+            taken.lock().unwrap().push(chunk);
+            true
+        });
+        let (_stop, signal) = crate::shutdown::Shutdown::new();
+        let lines = Arc::new(AtomicU64::new(0));
+        let mut reader = Reader::new(config, handoff, signal, 5, lines.clone());
+        assert!(reader.run().is_ok());
+        let chunks = chunks.lock().unwrap();
+        let shape: Vec<(u64, Vec<u64>)> = chunks
+            .iter()
+            .map(|c| (c.seq, c.lines.iter().map(|l| l.line_no).collect()))
+            .collect();
+        // Four 300 KiB lines pass 1 MiB; five lines fill a batch.
+        assert_eq!(
+            shape,
+            [
+                (0, vec![1, 2, 3, 4]),
+                (1, vec![5, 6, 7, 8]),
+                (2, vec![9, 10, 11, 12, 13]),
+                (3, vec![14, 15]),
+            ]
+        );
+        assert_eq!(lines.load(Ordering::Relaxed), 15);
     }
 }
