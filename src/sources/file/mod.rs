@@ -149,6 +149,15 @@ pub struct FileSource {
     config: FileSourceConfig,
 }
 
+/// Closes the reading window when the source's task ends.
+struct CloseOnDrop(Arc<Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Decoded batches waiting for the source's actor.
 const DECODED_AHEAD: usize = 2;
 
@@ -210,6 +219,9 @@ impl FileSource {
         // out of order, and this bounds how many the in-order buffer holds.
         let window = Arc::new(Semaphore::new(decoders + DECODED_AHEAD + 1));
         let reader_window = window.clone();
+        // However this task ends (finished, or dropped by a restart), the
+        // reader must not wait for room that will never come.
+        let _close_window = CloseOnDrop(window.clone());
         let handoff: reader::Handoff = Box::new(move |chunk: RawChunk| {
             // Closed when the source stopped forwarding: stop reading.
             match futures::executor::block_on(reader_window.acquire()) {
@@ -246,7 +258,6 @@ impl FileSource {
                 }
             }
         }
-        window.close();
         if in_order.held() > 0 {
             tracing::error!(component_id = %cx.id, held = in_order.held(), "decoded batches were left out of order: a decoder stopped early");
         }
