@@ -141,6 +141,23 @@ impl Lanes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A thread that publishes its clock, then runs `step` until `stop`.
+    fn thread_with_clock(
+        clock: &Arc<ThreadClock>,
+        stop: &Arc<AtomicBool>,
+        step: fn(),
+    ) -> std::thread::JoinHandle<()> {
+        let clock = clock.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            clock.publish_current();
+            while !stop.load(Ordering::Relaxed) {
+                step();
+            }
+        })
+    }
 
     #[test]
     fn chunks_go_to_the_less_busy_thread() {
@@ -148,27 +165,11 @@ mod tests {
         // each lane is drained by the test.
         let busy_clock = Arc::new(ThreadClock::default());
         let idle_clock = Arc::new(ThreadClock::default());
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let spinner = {
-            let clock = busy_clock.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                clock.publish_current();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        };
-        let sleeper = {
-            let clock = idle_clock.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                clock.publish_current();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinner = thread_with_clock(&busy_clock, &stop, std::hint::spin_loop);
+        let sleeper = thread_with_clock(&idle_clock, &stop, || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
         let (busy_tx, mut busy_rx) = mpsc::channel(1);
         let (idle_tx, mut idle_rx) = mpsc::channel(1);
         let mut lanes = Lanes::new();
@@ -188,7 +189,7 @@ mod tests {
                 to_idle += 1;
             }
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         spinner.join().unwrap();
         sleeper.join().unwrap();
         assert_eq!(to_busy + to_idle, 200);

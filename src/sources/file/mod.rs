@@ -8,20 +8,22 @@
 //! ```
 //!
 //! Files are read in sorted path order by a dedicated thread ([`reader`]) that
-//! cuts them into chunks of raw lines and deals them out in turn to decoding
-//! tasks, one per engine thread ([`decode`]: JSON parsing is the expensive part
-//! of a replay, so it is spread over the cores); the decoded batches are put
-//! back in reading order and handed to the source's actor. Every hand-off is a
-//! bounded channel, so the whole source stops reading when the topology is
-//! backpressured.
+//! cuts them into chunks of raw lines and hands each to a decoding task, one
+//! per engine thread, choosing the thread that has been least busy lately
+//! ([`lanes`]; [`decode`]: JSON parsing is the expensive part of a replay, so
+//! it is spread over the cores); the decoded batches are put back in reading
+//! order and handed to the source's actor. Every hand-off is bounded (a queue
+//! one chunk deep per decoder, two decoded batches, and a window on chunks read
+//! but not yet forwarded), so the whole source stops reading when the topology
+//! is backpressured.
 //!
 //! Decoding runs on the engine's threads rather than threads of its own: on two
 //! cores, a third busy thread kept one core idle a fifth of the time (a thread
 //! woken onto the busy core waits there while the other idles; sched_switch
-//! traces), and the sessionize replay ran 1.16 s instead of 1.40 s (medians of
-//! six alternating runs of 300,000 events, 2026-12-04). A chunk is at most
-//! `batch_size` lines and about 1 MiB, so decoding one holds a thread about
-//! as long as a component's batch does.
+//! traces). Sessionize replay 1.30 s instead of 1.46 s, core topology 0.50 s
+//! instead of 0.56 s (medians of five alternating runs of 300,000 events,
+//! 2026-12-04). A chunk is at most `batch_size` lines and about 1 MiB, so
+//! decoding one holds a thread about as long as a component's batch does.
 //!
 //! Every line becomes an event or a rejection — nothing is skipped silently
 //! except blank lines. Rejections carry `{raw, file, line}` and one of the
@@ -187,33 +189,7 @@ impl FileSource {
         // them (four deep was 9% slower on the sessionize replay).
         let (decoded_tx, mut decoded_rx) = mpsc::channel::<(u64, Outputs)>(DECODED_AHEAD);
         let (done_tx, done_rx) = oneshot::channel();
-        let max = self.config.max_line_bytes.0;
-        let mut lanes = Lanes::new();
-        for n in 0..decoders {
-            let (chunk_tx, mut chunk_rx) = mpsc::channel::<RawChunk>(1);
-            let clock = Arc::new(ThreadClock::default());
-            lanes.add(chunk_tx, clock.clone());
-            let decoded = decoded_tx.clone();
-            let template = cx.out.clone();
-            let decoding = async move {
-                clock.publish_current();
-                while let Some(chunk) = chunk_rx.recv().await {
-                    let mut out = template.outputs();
-                    decode(&chunk, max, &mut out);
-                    if decoded.send((chunk.seq, out)).await.is_err() {
-                        return; // the source's task is gone: nothing to decode for
-                    }
-                }
-            };
-            match cx.workers.get(n % cx.workers.len().max(1)) {
-                Some(worker) => {
-                    worker.spawn(decoding);
-                }
-                None => {
-                    actix::spawn(decoding);
-                }
-            }
-        }
+        let mut lanes = start_decoders(&cx, decoders, self.config.max_line_bytes.0, &decoded_tx);
         drop(decoded_tx);
         // Chunks read and not yet forwarded in order: decoders may finish
         // out of order, and this bounds how many the in-order buffer holds.
@@ -283,6 +259,44 @@ impl FileSource {
         );
         result
     }
+}
+
+/// Starts `decoders` decoding tasks spread over the engine's threads, each
+/// sending what it decodes to `decoded`; gives the reader's side.
+fn start_decoders(
+    cx: &SourceContext,
+    decoders: usize,
+    max_line_bytes: u64,
+    decoded: &mpsc::Sender<(u64, Outputs)>,
+) -> Lanes {
+    let mut lanes = Lanes::new();
+    for n in 0..decoders {
+        let (chunk_tx, mut chunk_rx) = mpsc::channel::<RawChunk>(1);
+        let clock = Arc::new(ThreadClock::default());
+        lanes.add(chunk_tx, clock.clone());
+        let decoded = decoded.clone();
+        let template = cx.out.clone();
+        let decoding = async move {
+            clock.publish_current();
+            while let Some(chunk) = chunk_rx.recv().await {
+                let mut out = template.outputs();
+                decode(&chunk, max_line_bytes, &mut out);
+                if decoded.send((chunk.seq, out)).await.is_err() {
+                    return; // the source's task is gone: nothing to decode for
+                }
+            }
+        };
+        match cx.workers.get(n % cx.workers.len().max(1)) {
+            Some(worker) => {
+                worker.spawn(decoding);
+            }
+            // No engine threads given (not in a topology): this one.
+            None => {
+                actix::spawn(decoding);
+            }
+        }
+    }
+    lanes
 }
 
 fn spawn_thread(name: String, work: impl FnOnce() + Send + 'static) -> Result<(), SourceError> {

@@ -1191,8 +1191,8 @@ fn summary_record(
     session: &Session,
     end_reason: &'static str,
 ) -> Event {
-    // Written as a JSON line and indexed, like an event read from a file:
-    // one allocation for the text instead of a tree of them.
+    // Written as JSON text (one allocation instead of a tree of them),
+    // indexed only if something downstream reads it.
     let name = |index: u32| names.get(index as usize).map_or("", |n| n);
     let mut text = Vec::with_capacity(320);
     let field = |text: &mut Vec<u8>, name: &str| {
@@ -1216,11 +1216,13 @@ fn summary_record(
     }
     let mut times = String::with_capacity(48);
     push_ms(&mut times, session.start_ms);
+    // Not half the text: a time outside years 0000–9999 is longer.
+    let start_len = times.len();
     push_ms(&mut times, session.last_ms);
     field(&mut text, "start");
-    json::write_str(&times[..times.len() / 2], &mut text);
+    json::write_str(&times[..start_len], &mut text);
     field(&mut text, "end");
-    json::write_str(&times[times.len() / 2..], &mut text);
+    json::write_str(&times[start_len..], &mut text);
     field(&mut text, "duration_ms");
     text.extend_from_slice(
         itoa::Buffer::new()

@@ -161,6 +161,14 @@ fn track(machine: &str, time_ms: i64, id: &str, name: &str) -> Value {
     })
 }
 
+/// A `track` event whose timestamp is written as `timestamp` (an offset,
+/// extra digits, an unusual year).
+fn track_at(machine: &str, timestamp: &str, id: &str) -> Value {
+    let mut event = track(machine, 0, id, "x");
+    event["timestamp"] = json!(timestamp);
+    event
+}
+
 fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -340,12 +348,8 @@ fn fallback_key_is_used_when_the_key_is_missing_or_empty() {
 #[test]
 fn offsets_are_converted_to_utc_and_digits_past_the_millisecond_dropped() {
     let mut h = Harness::new("");
-    let mut e = track("m", 0, "a", "x");
-    e["timestamp"] = json!("2024-03-01T12:00:00.123987+02:00");
-    h.ok_event(e);
-    let mut e = track("m", 0, "b", "x");
-    e["timestamp"] = json!("2024-03-01T10:00:00.123Z");
-    h.ok_event(e);
+    h.ok_event(track_at("m", "2024-03-01T12:00:00.123987+02:00", "a"));
+    h.ok_event(track_at("m", "2024-03-01T10:00:00.123Z", "b"));
     h.finish();
     assert_eq!(h.sessions(), vec![ids(&["a", "b"])]);
     let session = &h.out.events[0].fields()["session"];
@@ -421,6 +425,19 @@ fn summaries_carry_every_field() {
             "end_reason": "end_of_input",
         })
     );
+}
+
+#[test]
+fn a_summary_spanning_year_zero_keeps_start_and_end_whole() {
+    // `0000-01-01T00:30:00+01:00` is the year before 0000 in UTC, which is
+    // written longer (`-0001-...`) than a time of year 0000.
+    let mut h = Harness::new("");
+    h.ok_event(track_at("m", "0000-01-01T00:30:00+01:00", "a"));
+    h.ok_event(track_at("m", "0000-01-01T00:00:00Z", "b"));
+    h.finish();
+    let s = h.out.summaries[0].fields();
+    assert_eq!(s["start"], "-0001-12-31T23:30:00.000Z");
+    assert_eq!(s["end"], "0000-01-01T00:00:00.000Z");
 }
 
 // ---- lateness and the watermark ----
